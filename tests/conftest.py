@@ -1,0 +1,42 @@
+"""Test set-up: firmware importable under CPython, and a MicroPython runtime fixture."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "fw"))
+sys.path.insert(0, str(ROOT / "firmware"))
+
+from gatepass import mpcompat  # noqa: E402
+
+mpcompat.install()
+
+from mpruntime import SHARED, MicroPython, MicroPythonError  # noqa: E402,F401
+
+# fwenv for dual-runtime test modules running under CPython
+import types  # noqa: E402
+
+_fwenv = types.ModuleType("fwenv")
+_fwenv.SHARED = str(SHARED)
+_fwenv.RUNTIME = "cpython"
+sys.modules["fwenv"] = _fwenv
+
+settings.register_profile(
+    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True, max_examples=100
+)
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session")
+def mpy():
+    """The real MicroPython runtime (WebAssembly port under node)."""
+    rt = MicroPython()
+    yield rt
+    rt.close()

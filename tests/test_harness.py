@@ -1,0 +1,43 @@
+"""The MicroPython runtime fixture itself: it must really be MicroPython, and report
+failures faithfully (otherwise every dual-runtime test would pass vacuously)."""
+import pytest
+
+from mpruntime import MicroPythonError
+
+
+def test_it_is_micropython(mpy):
+    out = mpy.run("import sys\nprint(sys.implementation.name)")
+    assert out.strip() == "micropython"
+
+
+def test_firmware_is_on_path(mpy):
+    assert mpy.call("app.reasons", "name", 12) == "BAD_SIGNATURE"
+
+
+def test_exceptions_come_back_typed(mpy):
+    with pytest.raises(MicroPythonError) as ei:
+        mpy.run("raise ValueError('boom')")
+    assert ei.value.exc_type == "ValueError"
+    assert ei.value.message == "boom"
+
+
+def test_no_cpython_only_features(mpy):
+    # the differences the design says must fail here, not on a device
+    with pytest.raises(MicroPythonError):
+        mpy.run("import hashlib\nhashlib.sha256(b'x').hexdigest()")
+    with pytest.raises(MicroPythonError) as ei:
+        mpy.run("import machine")
+    assert ei.value.exc_type == "ImportError"
+
+
+def test_map_batches_results_and_errors(mpy):
+    res = mpy.map("app.reasons", "message", [(0,), (20,), ("x",)])
+    assert res[0] == ("ok", "Welcome")
+    assert res[1] == ("ok", "Fever - staff called")
+    assert res[2][0] in ("ok", "err")
+
+
+def test_fresh_instance_per_call(mpy):
+    probe = "import os\ntry:\n    os.stat('/marker')\n    print('kept')\nexcept OSError:\n    print('fresh')\n"
+    assert mpy.run(probe + "open('/marker', 'w').close()\n").strip() == "fresh"
+    assert mpy.run(probe).strip() == "fresh"
