@@ -1,0 +1,147 @@
+"""Device configuration: identity, network, trust anchors (written by `gatepass provision`).
+
+Kept apart from the policy settings (app/settings.py), which arrive in signed bundles:
+the config says who the device is and whom it trusts; settings say how strict to be.
+Stored as JSON at /config.json, replaced atomically (temp file + rename). `load()` raises
+ConfigError naming the bad field, so main.py can show it and stay locked.
+"""
+import json
+import os
+
+from app import roles
+
+PATH = "/config.json"
+_DIRECTIONS = {"in": roles.IN, "out": roles.OUT}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _unhex(field, s, n=None):
+    import binascii
+
+    if not isinstance(s, str):
+        raise ConfigError("%s: not a hex string" % field)
+    try:
+        b = binascii.unhexlify(s)
+    except ValueError:
+        raise ConfigError("%s: not a hex string" % field)
+    if n is not None and len(b) != n:
+        raise ConfigError("%s: %d bytes, expected %d" % (field, len(b), n))
+    return b
+
+
+def _text(d, key, required=True, maxlen=64):
+    v = d.get(key)
+    if v is None and not required:
+        return None
+    if not isinstance(v, str) or not v or len(v) > maxlen:
+        raise ConfigError("%s: missing or not a text of 1..%d characters" % (key, maxlen))
+    return v
+
+
+def _keys(d, key):
+    out = {}
+    lst = d.get(key, [])
+    if not isinstance(lst, list):
+        raise ConfigError("%s: not a list" % key)
+    for i, k in enumerate(lst):
+        field = "%s[%d]" % (key, i)
+        if not isinstance(k, dict):
+            raise ConfigError(field + ": not an object")
+        kid = _unhex(field + ".kid", k.get("kid"))
+        if not 1 <= len(kid) <= 16:
+            raise ConfigError(field + ".kid: 1..16 bytes")
+        pub = _unhex(field + ".pub", k.get("pub"), 65)
+        if pub[0] != 4:
+            raise ConfigError(field + ".pub: not an uncompressed P-256 point")
+        out[kid] = pub
+    return out
+
+
+class Config:
+    """Validated device configuration. Keys stay as raw bytes: p256 tables are built by
+    the caller once, only for the keys it really uses."""
+
+    def __init__(self, d):
+        if not isinstance(d, dict):
+            raise ConfigError("config: not a JSON object")
+        self.device_id = _text(d, "device_id", maxlen=32)
+        self.secret = _unhex("secret", d.get("secret"))
+        if len(self.secret) < 16:
+            raise ConfigError("secret: at least 16 bytes")
+        self.community = _text(d, "community", maxlen=32)
+        self.gate = _text(d, "gate", required=False) or self.device_id
+        direction = d.get("direction")
+        if direction not in _DIRECTIONS:
+            raise ConfigError("direction: 'in' or 'out'")
+        self.direction = _DIRECTIONS[direction]
+        self.board = _text(d, "board", required=False) or "esp32-devkitc"
+        wifi = d.get("wifi") or {}
+        if not isinstance(wifi, dict):
+            raise ConfigError("wifi: not an object")
+        self.wifi_ssid = _text(wifi, "ssid", required=False, maxlen=32)
+        self.wifi_password = wifi.get("password") or ""
+        server = d.get("server") or {}
+        if not isinstance(server, dict):
+            raise ConfigError("server: not an object")
+        self.server_url = _text(server, "url", required=False, maxlen=200)
+        self.server_ca = server.get("ca")  # PEM/DER text of the CA, required for https
+        self.allow_http = server.get("allow_http") is True
+        if self.server_url:
+            if self.server_url.startswith("https://"):
+                if not self.server_ca:
+                    raise ConfigError("server.ca: required for https (certificates are verified)")
+            elif self.server_url.startswith("http://"):
+                if not self.allow_http:
+                    raise ConfigError("server.url: plain http needs server.allow_http = true")
+            else:
+                raise ConfigError("server.url: must start with https:// or http://")
+        self.issuer_keys = _keys(d, "issuer_keys")
+        if not self.issuer_keys:
+            raise ConfigError("issuer_keys: at least one trusted pass issuer key")
+        self.bundle_keys = _keys(d, "bundle_keys")
+        self.settings = d.get("settings") or {}  # local overrides until a bundle arrives
+        if not isinstance(self.settings, dict):
+            raise ConfigError("settings: not an object")
+
+    def summary(self):
+        """Printable summary without secrets."""
+        return {
+            "device_id": self.device_id,
+            "community": self.community,
+            "gate": self.gate,
+            "direction": "in" if self.direction == roles.IN else "out",
+            "board": self.board,
+            "wifi": self.wifi_ssid,
+            "server": self.server_url,
+            "issuer_keys": len(self.issuer_keys),
+            "bundle_keys": len(self.bundle_keys),
+        }
+
+
+def parse(text):
+    try:
+        d = json.loads(text)
+    except ValueError:
+        raise ConfigError("config: not valid JSON")
+    return Config(d)
+
+
+def load(path=PATH):
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        raise ConfigError("config: %s missing (run `gatepass provision`)" % path)
+    return parse(text)
+
+
+def save(d, path=PATH):
+    """Validate and write atomically: a power cut leaves the old or the new file, never half."""
+    Config(d)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(d))
+    os.rename(tmp, path)
