@@ -41,3 +41,22 @@ def test_fresh_instance_per_call(mpy):
     probe = "import os\ntry:\n    os.stat('/marker')\n    print('kept')\nexcept OSError:\n    print('fresh')\n"
     assert mpy.run(probe + "open('/marker', 'w').close()\n").strip() == "fresh"
     assert mpy.run(probe).strip() == "fresh"
+
+
+def test_cpython_ticks_shim_matches_micropython(mpy):
+    """The CPython time.ticks_* shim must wrap and overflow exactly like MicroPython."""
+    import time
+
+    cases = [(0, -(2**29)), (0, -(2**29) + 1), (0, 2**29 - 1), (0, 2**29), (2**30 - 5, 10), (3, -10)]
+    code = "import time\nfor t, d in %r:\n    try:\n        print(time.ticks_add(t, d))\n    except OverflowError:\n        print('overflow')\n" % cases
+    mp_out = mpy.run(code).split()
+    cp_out = []
+    for t, d in cases:
+        try:
+            cp_out.append(str(time.ticks_add(t, d)))
+        except OverflowError:
+            cp_out.append("overflow")
+    assert cp_out == mp_out
+    diffs = [(5, 2**30 - 5), (2**30 - 5, 5), (0, 2**29), (2**29, 0)]
+    code = "import time\nfor a, b in %r:\n    print(time.ticks_diff(a, b))\n" % diffs
+    assert [str(time.ticks_diff(a, b)) for a, b in diffs] == mpy.run(code).split()

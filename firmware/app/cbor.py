@@ -225,9 +225,17 @@ def _enc(out, v, depth):
         for x in v:
             _enc(out, x, depth + 1)
     elif t is dict:
-        _head(out, 5, len(v))
+        # keys in bytewise order of their encodings (RFC 8949 4.2.1): the same bytes
+        # on MicroPython, whose dicts do not keep insertion order
+        keys = []
         for k in v:
-            _enc(out, k, depth + 1)
+            kb = bytearray()
+            _enc(kb, k, depth + 1)
+            keys.append((bytes(kb), k))
+        keys.sort(key=lambda e: e[0])
+        _head(out, 5, len(v))
+        for kb, k in keys:
+            out.extend(kb)
             _enc(out, v[k], depth + 1)
     elif t is Tag:
         _head(out, 6, v.tag)
@@ -237,7 +245,8 @@ def _enc(out, v, depth):
 
 
 def dumps(v):
-    """Encode None, bool, int, bytes, str, list/tuple, dict (insertion order), Tag."""
+    """Encode None, bool, int, bytes, str, list/tuple, dict, Tag deterministically
+    (RFC 8949 4.2.1: shortest heads, map keys sorted by their encoded bytes)."""
     out = bytearray()
     _enc(out, v, 0)
     return bytes(out)

@@ -87,7 +87,7 @@ def _check_text(s, max_chars, max_bytes):
 
 def parse_claims(payload, kid=b""):
     """Decode a CWT claims payload into a Pass; raise ValueError if malformed."""
-    # depth: claims map > gatepass map > unit array; 21 items with a label
+    # depth: claims map > gatepass map > unit array; exactly 24 items with a label
     c = cbor.loads(payload, 3, 24)
     if type(c) is not dict or len(c) != 6:
         raise PassError("claims")
@@ -126,19 +126,20 @@ def decode(text):
     """Strip a trailing CR/LF, check size and prefix, base45- and COSE-decode.
     Returns a cose.Sign1 (signature not verified); raises ValueError."""
     if isinstance(text, str):
-        if len(text) > MAX_TEXT + 2:
+        if len(text) > MAX_TEXT + 2:  # before encoding anything long
             raise PassError("too long")
         try:
             text = text.encode()
-        except UnicodeError:
+        except UnicodeError:  # CPython: lone surrogates
             raise PassError("bad character")
     elif not isinstance(text, (bytes, bytearray, memoryview)):
         raise PassError("type")
     n = len(text)
-    if n > 4 * (MAX_TEXT + 2):
+    if n > MAX_TEXT + 2:
         raise PassError("too long")
     mv = memoryview(text)
-    while n and (mv[n - 1] == 10 or mv[n - 1] == 13):
+    end = n - 2  # scanners end a code with CR, LF or CR LF: strip two at most
+    while n > end and n and (mv[n - 1] == 10 or mv[n - 1] == 13):
         n -= 1
     if n > MAX_TEXT:
         raise PassError("too long")

@@ -40,6 +40,7 @@ TIME_UNTRUSTED = const(34)  # clock not trusted and the policy says deny
 # the passage
 TIMEOUT = const(40)  # a step of the passage timed out
 INTERNAL_ERROR = const(41)
+LOG_FULL = const(42)  # event log full of unuploaded events under the "stop" policy
 
 _NAMES = {
     OK: ("OK", "Welcome"),
@@ -67,6 +68,7 @@ _NAMES = {
     TIME_UNTRUSTED: ("TIME_UNTRUSTED", "Clock not set"),
     TIMEOUT: ("TIMEOUT", "Timed out - retry"),
     INTERNAL_ERROR: ("INTERNAL_ERROR", "Device error"),
+    LOG_FULL: ("LOG_FULL", "Log full - see staff"),
 }
 
 

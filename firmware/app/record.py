@@ -114,11 +114,13 @@ def _t(v):
 
 
 def pack_into(buf, off, seq, t, kind, reason=0, flags=0, role=NO_ROLE, pid=None,
-              body=NO_TEMP, obj=NO_TEMP, amb=NO_TEMP, aux=0):
-    """Encode one record into buf[off:off+32] (no allocation when pid is 8 bytes).
+              body=NO_TEMP, obj=NO_TEMP, amb=NO_TEMP, aux=0, view=None):
+    """Encode one record into buf[off:off+32].
 
     seq, t: u32; kind, reason, flags, role: u8; pid: bytes (first 8 used) or None;
-    body/obj/amb: centi-degrees C ints (see centi()); aux: u16 (values clamped).
+    body/obj/amb: centi-degrees C ints (see centi()); aux: u16 (values clamped);
+    view: optional preallocated memoryview of buf[off:off+28] (saves an allocation
+    per record on the device).
     """
     if pid is None:
         pid = _ZERO8
@@ -127,8 +129,10 @@ def pack_into(buf, off, seq, t, kind, reason=0, flags=0, role=NO_ROLE, pid=None,
     struct.pack_into(_FMT, buf, off, _u(seq, 0xFFFFFFFF), _u(t, 0xFFFFFFFF), _u(kind, 255),
                      _u(reason, 255), _u(flags, 255), _u(role, 255), pid, _t(body), _t(obj),
                      _t(amb), _u(aux, 0xFFFF))
-    crc = binascii.crc32(memoryview(buf)[off:off + _BODY]) & 0xFFFFFFFF
-    struct.pack_into("<I", buf, off + _BODY, crc)
+    if view is None:
+        view = memoryview(buf)[off:off + _BODY]
+    # binascii.crc32 is unsigned on both runtimes: no masking
+    struct.pack_into("<I", buf, off + _BODY, binascii.crc32(view))
     return buf
 
 
@@ -144,8 +148,7 @@ def valid(buf, off=0):
     """True when buf[off:off+32] is a whole record with a matching CRC and a known-shape kind."""
     if len(buf) - off < SIZE:
         return False
-    mv = memoryview(buf)
-    crc = binascii.crc32(mv[off:off + _BODY]) & 0xFFFFFFFF
+    crc = binascii.crc32(memoryview(buf)[off:off + _BODY])
     if struct.unpack_from("<I", buf, off + _BODY)[0] != crc:
         return False
     return buf[off + 8] != 0

@@ -46,7 +46,8 @@ def ticks_cpu() -> int:
 
 
 def ticks_add(ticks: int, delta: int) -> int:
-    if not -_HALF <= delta < _HALF:
+    # MicroPython rejects |delta| >= TICKS_PERIOD/2 (both ends, checked on the runtime)
+    if not -_HALF < delta < _HALF:
         raise OverflowError("ticks interval overflow")
     return (ticks + delta) & TICKS_MAX
 

@@ -1,0 +1,258 @@
+"""Revocation and quarantine lists, and the anti-passback store, all on flash.
+
+Lists are sorted files of fixed-width keys, searched with a binary search (one seek +
+one small read per step), so their size costs flash, not RAM:
+
+- revoked.bin: 8-byte pass ids (record.pass_id(cti): first 8 bytes of cti);
+- quarantine.bin: 6-byte units, big-endian u16 building, entrance, room; 0 in entrance
+  or room is a wildcard: (7, 0, 0) quarantines building 7, (7, 2, 0) its entrance 2.
+
+Files are replaced atomically (write temp + rename) and opened per lookup, so a reader
+never sees half a list. The anti-passback store is a fixed-size hash table file.
+"""
+import binascii
+import os
+import struct
+
+from micropython import const
+
+from app import record
+
+REVOKED = "revoked.bin"
+QUARANTINE = "quarantine.bin"
+W_PASS = const(8)
+W_UNIT = const(6)
+
+
+def _write_atomic_chunks(path, chunks):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        for c in chunks:
+            f.write(c)
+        f.flush()
+    os.rename(tmp, path)
+
+
+def _size(path):
+    try:
+        return os.stat(path)[6]
+    except OSError:
+        return -1
+
+
+def unit_key(building, entrance=0, room=0):
+    """6-byte quarantine key; ValueError outside 0..65535 or for building 0."""
+    if not (0 < building <= 0xFFFF and 0 <= entrance <= 0xFFFF and 0 <= room <= 0xFFFF):
+        raise ValueError("unit out of range")
+    return struct.pack(">HHH", building, entrance, room)
+
+
+def write_sorted(path, keys, width):
+    """Write keys (bytes of `width`) sorted and without duplicates, atomically.
+    Returns the number of keys written."""
+    ks = []
+    for k in keys:
+        if len(k) != width:
+            raise ValueError("key width")
+        ks.append(bytes(k))
+    ks.sort()
+    out = []
+    prev = None
+    for k in ks:
+        if k != prev:
+            out.append(k)
+        prev = k
+    _write_atomic_chunks(path, out)
+    return len(out)
+
+
+def write_revoked(dirpath, ctis):
+    """Store the revocation list (pass ids or ctis; first 8 bytes are the key)."""
+    return write_sorted(dirpath + "/" + REVOKED, [record.pass_id(c) for c in ctis], W_PASS)
+
+
+def write_quarantine(dirpath, units):
+    """Store the quarantine list from (building, entrance, room) tuples."""
+    return write_sorted(dirpath + "/" + QUARANTINE, [unit_key(u[0], u[1], u[2]) for u in units],
+                        W_UNIT)
+
+
+class SortedFile:
+    """Membership test in a sorted file of fixed-width keys (missing file = empty)."""
+
+    def __init__(self, path, width):
+        self.path = path
+        self.width = width
+        self._buf = bytearray(width)
+
+    def count(self):
+        """Number of keys; -1 when the file is damaged (size not a multiple of width)."""
+        n = _size(self.path)
+        if n < 0:
+            return 0
+        return n // self.width if n % self.width == 0 else -1
+
+    def __contains__(self, key):
+        return self.has(key)
+
+    def has(self, key):
+        w = self.width
+        buf = self._buf
+        try:
+            f = open(self.path, "rb")
+        except OSError:
+            return False
+        with f:
+            hi = f.seek(0, 2) // w
+            lo = 0
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                f.seek(mid * w)
+                if f.readinto(buf) != w:
+                    return False
+                if buf == key:
+                    return True
+                if buf < key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        return False
+
+
+class Lists:
+    """The bundle's lists in directory `dirpath` (what policy.decide calls)."""
+
+    def __init__(self, dirpath):
+        self.dir = dirpath
+        self.revoked = SortedFile(dirpath + "/" + REVOKED, W_PASS)
+        self.quarantine = SortedFile(dirpath + "/" + QUARANTINE, W_UNIT)
+        self._key = bytearray(W_UNIT)
+
+    def is_revoked(self, pid):
+        """pid: 8-byte pass id (record.pass_id)."""
+        return self.revoked.has(pid)
+
+    def is_quarantined(self, building, entrance, room):
+        """True when the unit, its entrance or its building is listed."""
+        if not (0 < building <= 0xFFFF):
+            return False
+        k = self._key
+        q = self.quarantine
+        struct.pack_into(">HHH", k, 0, building, 0, 0)
+        if q.has(k):
+            return True
+        if 0 < entrance <= 0xFFFF:
+            struct.pack_into(">HHH", k, 0, building, entrance, 0)
+            if q.has(k):
+                return True
+            if 0 < room <= 0xFFFF:
+                struct.pack_into(">HHH", k, 0, building, entrance, room)
+                if q.has(k):
+                    return True
+        return False
+
+    def check(self):
+        """Problems found (list of str); empty when both files are sound."""
+        bad = []
+        for f in (self.revoked, self.quarantine):
+            if f.count() < 0:
+                bad.append(f.path)
+        return bad
+
+
+_SLOT = const(16)  # pid 8 | time u32 | direction u8 | check 3 (crc32 low bytes of 0..12)
+_WIN = const(16)  # slots probed per key
+
+
+class Passback:
+    """Anti-passback state: last direction and time per pass id, in a hash table file.
+
+    path: table file (created zero-filled: slots * 16 bytes, 64 KB by default);
+    a key lives in a window of 16 slots from crc32(pid); when the window is full the
+    oldest entry is replaced. Survives reboots; a torn slot fails its check and reads
+    as absent.
+    """
+
+    def __init__(self, path, slots=4096):
+        if slots < _WIN:
+            raise ValueError("slots")
+        self.path = path
+        self.slots = slots
+        self._win = bytearray(_SLOT * _WIN)
+        self._ent = bytearray(_SLOT)
+        if _size(path) != slots * _SLOT:
+            z = bytes(_SLOT * _WIN)
+            _write_atomic_chunks(path, [z] * (slots // _WIN) + [bytes(_SLOT * (slots % _WIN))])
+
+    def _base(self, pid):
+        return (binascii.crc32(pid) & 0xFFFFFFFF) % (self.slots - _WIN + 1)
+
+    def _load(self, f, base):
+        f.seek(base * _SLOT)
+        return f.readinto(self._win) == _SLOT * _WIN
+
+    def _ok(self, off):
+        w = self._win
+        if w[off + 12] == 0:
+            return False
+        c = binascii.crc32(memoryview(w)[off:off + 13]) & 0xFFFFFF
+        return w[off + 13] | (w[off + 14] << 8) | (w[off + 15] << 16) == c
+
+    def _find(self, pid):
+        w = self._win
+        o = w.find(pid)
+        while o >= 0:
+            if o % _SLOT == 0 and self._ok(o):
+                return o
+            o = w.find(pid, o + 1)
+        return -1
+
+    def last(self, pid):
+        """(direction, unix seconds) of the last recorded passage of pid, or None."""
+        with open(self.path, "rb") as f:
+            if not self._load(f, self._base(pid)):
+                return None
+        o = self._find(pid)
+        if o < 0:
+            return None
+        return (self._win[o + 12], struct.unpack_from("<I", self._win, o + 8)[0])
+
+    def record(self, pid, direction, t):
+        """Remember that pid passed in `direction` (roles.IN/OUT) at unix time t."""
+        base = self._base(pid)
+        with open(self.path, "r+b") as f:
+            if not self._load(f, base):
+                raise OSError("passback table damaged")
+            o = self._find(pid)
+            if o < 0:
+                oldest = -1
+                for i in range(0, _SLOT * _WIN, _SLOT):
+                    if not self._ok(i):
+                        o = i
+                        break
+                    ti = struct.unpack_from("<I", self._win, i + 8)[0]
+                    if oldest < 0 or ti < oldest:
+                        oldest = ti
+                        o = i
+            e = self._ent
+            e[0:8] = pid
+            struct.pack_into("<IB", e, 8, t, direction)
+            c = binascii.crc32(memoryview(e)[0:13]) & 0xFFFFFF
+            e[13] = c & 0xFF
+            e[14] = (c >> 8) & 0xFF
+            e[15] = c >> 16
+            f.seek(base * _SLOT + o)
+            f.write(e)
+            f.flush()
+
+    def forget(self, pid):
+        """Clear the state of one pass (staff override)."""
+        base = self._base(pid)
+        with open(self.path, "r+b") as f:
+            if not self._load(f, base):
+                return
+            o = self._find(pid)
+            if o >= 0:
+                f.seek(base * _SLOT + o)
+                f.write(bytes(_SLOT))
+                f.flush()

@@ -1,0 +1,90 @@
+"""Build every device of a gate from a validated board profile (see app/board.py).
+
+    dev = build(board.load("/board.json"))
+    dev.relay, dev.door, dev.indicator, dev.scanner, dev.sensor, dev.display, dev.faults
+
+The relay is built first, so its pin is driven locked before anything else can fail. A
+missing sensor, scanner reply or display does not stop the build: the device is None and
+`faults` names it, so the gate can show SENSOR_FAULT instead of crashing at boot.
+"""
+from machine import I2C, UART, Pin
+
+from drivers import door as _door
+from drivers import indicator as _indicator
+from drivers import mlx90614 as _mlx
+from drivers import qrscanner as _qr
+from drivers import relay as _relay
+
+_TERMS = {"cr": _qr.TERM_CR, "crlf": _qr.TERM_CRLF, "tab": _qr.TERM_TAB, "none": _qr.TERM_NONE}
+_MODES = {"manual": _qr.MANUAL, "command": _qr.COMMAND, "continuous": _qr.CONTINUOUS,
+          "sensing": _qr.SENSING}
+
+
+class Devices:
+    """What build() made; a device that failed is None and listed in `faults`."""
+
+    def __init__(self, relay, door, indicator, i2c, uart, sensor, scanner, display, faults):
+        self.relay = relay
+        self.door = door
+        self.indicator = indicator
+        self.i2c = i2c
+        self.uart = uart
+        self.sensor = sensor
+        self.scanner = scanner
+        self.display = display
+        self.faults = faults  # [(device name, message)]
+
+
+def build(profile, configure_scanner=True):
+    """Construct the drivers; `configure_scanner` sends the GM65 setup (mode, terminator)."""
+    faults = []
+    r = profile["relay"]
+    relay = _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
+                         r.get("pulse_ms", 3000))
+
+    dr = profile["door"]
+    door = _door.Door(dr["pin"], dr.get("contact", "nc"), dr.get("pull", "up") == "up",
+                      held_open_ms=dr.get("held_open_ms", 30000),
+                      forced_ms=dr.get("forced_ms", 1000),
+                      is_locked=lambda: relay.locked)
+
+    b = profile["i2c"]
+    i2c = I2C(b["id"], scl=Pin(b["scl"]), sda=Pin(b["sda"]), freq=b.get("freq", 100000))
+
+    display = None
+    disp = profile.get("display")
+    if disp:
+        try:
+            # micropython-lib driver, installed with `mpremote mip install ssd1306`
+            import ssd1306  # pyright: ignore[reportMissingImports]
+
+            display = ssd1306.SSD1306_I2C(disp.get("width", 128), disp.get("height", 32),
+                                          i2c, disp.get("addr", 0x3C))
+        except ImportError:
+            faults.append(("display", "ssd1306 module missing (mip install ssd1306)"))
+        except OSError as e:
+            faults.append(("display", "no display: " + str(e)))
+
+    ind = profile["indicator"]
+    indicator = _indicator.Indicator(ind["green"], ind["red"], ind.get("buzzer"), display,
+                                     ind.get("active_high", True))
+
+    sensor = None
+    s = profile["sensor"]
+    try:
+        sensor = _mlx.MLX90614(i2c, s.get("addr", _mlx.ADDR))
+    except OSError as e:
+        faults.append(("sensor", str(e)))
+
+    u = profile["uart"]
+    uart = UART(u["id"], u.get("baudrate", 9600), tx=u["tx"], rx=u["rx"],
+                rxbuf=u.get("rxbuf", 1024), timeout=0)
+    sc = profile["scanner"]
+    term = _TERMS[sc.get("terminator", "cr")]
+    scanner = _qr.QRScanner(uart, term, sc.get("max_len", 512))
+    if configure_scanner:
+        try:
+            scanner.configure(_MODES[sc.get("mode", "continuous")], term)
+        except OSError as e:
+            faults.append(("scanner", str(e)))
+    return Devices(relay, door, indicator, i2c, uart, sensor, scanner, display, faults)

@@ -1,0 +1,104 @@
+"""Wire a simulated board from a board profile: the devices a real build would have.
+
+    rig = Rig.from_profile("esp32-devkitc", clock=VirtualClock())
+    with rig.installed():
+        dev = rig.build()               # firmware drivers/devices.build(profile)
+        rig.gm65.show(pass_text); rig.mlx.scene = person(...)
+        rig.door_contact.drive(1)       # open the door (level per contact type)
+        rig.relay_pin.outputs           # every level the MCU drove on the relay
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from .. import repo_root
+from .display import SSD1306Device
+from .gm65 import GM65Model
+from .mlx90614 import MLX90614Model
+from .pins import SimPin
+from .world import World
+
+
+def boards_dir() -> Path:
+    return repo_root() / "boards"
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in boards_dir().glob("*.json"))
+
+
+def load_profile(name_or_path) -> dict:
+    p = Path(name_or_path)
+    if not p.suffix:
+        p = boards_dir() / (str(name_or_path) + ".json")
+    with open(p) as f:
+        return json.load(f)
+
+
+class Rig:
+    def __init__(self, profile: dict, clock=None, strict: bool = True):
+        from .clock import VirtualClock
+        self.profile = profile
+        self.world = World(clock if clock is not None else VirtualClock(),
+                           profile.get("chip", "esp32"), profile.get("psram", "none"), strict)
+        i2c = profile["i2c"]
+        self.i2c = self.world.i2c(i2c["id"])
+        self.mlx = MLX90614Model(addr=profile["sensor"].get("addr", 0x5A))
+        self.i2c.attach(self.mlx)
+        self.display_dev = None
+        disp = profile.get("display")
+        if disp:
+            self.display_dev = self.i2c.attach(SSD1306Device(disp.get("addr", 0x3C)))
+        self.uart = self.world.uart(profile["uart"]["id"])
+        self.gm65 = GM65Model()
+        self.uart.attach(self.gm65)
+        self.devices = None
+        self.set_door(False)  # the door starts shut
+
+    @classmethod
+    def from_profile(cls, name_or_profile, clock=None, strict: bool = True) -> "Rig":
+        prof = name_or_profile if isinstance(name_or_profile, dict) else load_profile(
+            name_or_profile)
+        return cls(prof, clock, strict)
+
+    @property
+    def clock(self):
+        return self.world.clock
+
+    def pin(self, gpio: int) -> SimPin:
+        return self.world.pin(gpio)
+
+    @property
+    def relay_pin(self) -> SimPin:
+        return self.pin(self.profile["relay"]["pin"])
+
+    @property
+    def door_pin(self) -> SimPin:
+        return self.pin(self.profile["door"]["pin"])
+
+    def relay_unlock_level(self) -> int:
+        r = self.profile["relay"]
+        energised = 1 if r.get("active_high", True) else 0
+        return 1 - energised if r["lock"] == "maglock" else energised
+
+    def set_door(self, is_open: bool) -> None:
+        """Move the door; the wire level follows the contact type with pull-up wiring:
+        NC contact closed (conducting, level 0) while the door is shut."""
+        nc = self.profile["door"].get("contact", "nc") == "nc"
+        level = (1 if is_open else 0) if nc else (0 if is_open else 1)
+        self.door_pin.drive(level)
+
+    @contextlib.contextmanager
+    def installed(self, **kw):
+        from . import installed
+        with installed(self.world, **kw) as w:
+            yield w
+
+    def build(self, **kw):
+        """Construct the firmware devices from the profile (needs the rig installed)."""
+        from .fw import fw_import
+        devices = fw_import("drivers.devices")
+        self.devices = devices.build(self.profile, **kw)
+        return self.devices

@@ -1,0 +1,120 @@
+"""Test doubles shared by fw_policy / fw_clock / fw_eventlog (MicroPython-compatible).
+
+Not mocks: small real implementations of the interfaces policy/clock/eventlog consume.
+"""
+import os
+
+from app import roles
+
+NOW = 1767225600  # 2026-01-01T00:00:00Z
+DAY = 86400
+
+
+class FakePass:
+    """Same attributes as app.passes.Pass (the preamble contract)."""
+
+    def __init__(self, role=roles.RESIDENT, cti=b"\x01\x02\x03\x04\x05\x06\x07\x08\x09",
+                 nbf=NOW - 30 * DAY, exp=NOW + 30 * DAY, unit=(3, 1, 1203), dirs=roles.BOTH,
+                 iss="sunny-garden", kid=b"k1", label=""):
+        self.kid = kid
+        self.iss = iss
+        self.cti = cti
+        self.nbf = nbf
+        self.exp = exp
+        self.iat = nbf
+        self.role = role
+        self.building = unit[0]
+        self.entrance = unit[1]
+        self.room = unit[2]
+        self.dirs = dirs
+        self.label = label
+
+
+class FakeLists:
+    """In-RAM lists with the app.lists.Lists lookup interface and the same wildcard
+    semantics: (b, 0, 0) is a whole building, (b, e, 0) one entrance."""
+
+    def __init__(self, revoked=(), quarantined=()):
+        self.revoked = set(revoked)
+        self.quarantined = set(quarantined)
+
+    def is_revoked(self, pid):
+        return bytes(pid) in self.revoked
+
+    def is_quarantined(self, b, e, r):
+        q = self.quarantined
+        return (b, 0, 0) in q or (b, e, 0) in q or (b, e, r) in q
+
+
+class FakeApb:
+    """Anti-passback state in RAM: pid -> (direction, unix)."""
+
+    def __init__(self):
+        self.state = {}
+
+    def last(self, pid):
+        return self.state.get(bytes(pid))
+
+    def record(self, pid, direction, t):
+        self.state[bytes(pid)] = (direction, t)
+
+
+class VirtualClock:
+    """A port clock under test control: call it for 'time.time()'."""
+
+    def __init__(self, t):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+_n = [0]
+
+
+def tmpdir(name):
+    """A fresh empty directory (CPython: under the system temp dir; MicroPython: in
+    the runtime's in-memory filesystem)."""
+    import fwenv
+    if fwenv.RUNTIME == "cpython":
+        import tempfile
+        return tempfile.mkdtemp(prefix="gp_" + name)
+    _n[0] += 1
+    p = "/tmp_%s_%d" % (name, _n[0])
+    try:
+        os.mkdir("/tmp_")
+    except OSError:
+        pass
+    os.mkdir(p)
+    return p
+
+
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def decide_plain(p, temp, direction, now, trusted, sdict, revoked, quarantined, last):
+    """policy.decide from plain values (for CPython-vs-MicroPython batches).
+
+    p: int code or (role, cti, nbf, exp, (b, e, r), dirs); temp: int code, None (a
+    Reading without body) or degrees C; last: None or (direction, unix) for p's pass id.
+    Returns (allow, reason, detail, unlock_s, alarm, urgent, flagged, retry, beep).
+    """
+    from app import policy, record
+    from app.settings import Settings
+    if not isinstance(p, int):
+        p = FakePass(role=p[0], cti=p[1], nbf=p[2], exp=p[3], unit=p[4], dirs=p[5])
+    if temp is None:
+        temp = policy.Reading(None)
+    elif isinstance(temp, float):
+        temp = policy.Reading(temp, temp - 1.0, 22.0)
+    apb = FakeApb()
+    if last is not None and not isinstance(p, int):
+        apb.record(record.pass_id(p.cti), last[0], last[1])
+    d = policy.decide(p, temp, direction, now, trusted, Settings(sdict),
+                      FakeLists(revoked, quarantined), apb)
+    return (d.allow, d.reason, d.detail, d.unlock_s, d.alarm, d.urgent, d.flagged, d.retry, d.beep)
