@@ -1,0 +1,59 @@
+"""`make bench`: the device benchmarks on the MicroPython WebAssembly runtime.
+
+Prints each part's figures, then one JSON line with the headline numbers:
+- verify_ms_median: one pass verification (prefix, base45, COSE/CBOR, ES256 with the
+  fixed-key tables, claims, validity window) — what a scan costs the gate;
+- es256_ms_median / naive_ms_median / speedup: the ES256 verifier alone against the naive
+  reference verifier (double-and-add, no tables) on the same messages, interleaved in the
+  same run; pass_speedup is the same ratio for the whole pass check (decode included);
+- table_bytes: heap held by one trusted key's precomputed tables;
+- alloc_bytes_per_verify: bytes one pass verification allocates, collector disabled;
+- decision_* / steady_heap_bytes / log_record_bytes: the gate's decision path.
+Not a test: figures vary with machine load (an ESP32 is very roughly 50x slower).
+"""
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+
+def main():
+    from mpruntime import MicroPython
+
+    import bench_p256
+    import bench_pass
+
+    out = {}
+    with MicroPython(timeout=900) as rt:
+        es = bench_p256.run(300, 12, rt=rt)
+        print("es256:", json.dumps(es, sort_keys=True), flush=True)
+        ps = bench_pass.run(300, 12, rt=rt)
+        print("pass: ", json.dumps(ps, sort_keys=True), flush=True)
+        out.update(
+            verify_ms_median=ps["verify_ms_median"],
+            es256_ms_median=es["verify_ms_median"],
+            naive_ms_median=es["naive_ms_median"],
+            speedup=es["speedup"],
+            pass_naive_ms_median=ps["naive_ms_median"],
+            pass_speedup=ps["speedup"],
+            table_bytes=es["table_bytes"],
+            alloc_bytes_per_verify=ps["alloc_bytes_per_verify"],
+            es256_alloc_bytes_per_verify=es["alloc_bytes_per_verify"],
+            pass_chars_median=ps["pass_chars_median"],
+        )
+        if (HERE / "bench_decision.py").exists():
+            import bench_decision
+
+            dec = bench_decision.run(rt=rt)
+            print("decision:", json.dumps(dec, sort_keys=True), flush=True)
+            out.update(dec)
+            if "decision_ms_median" in dec:
+                out["decision_over_verify"] = round(dec["decision_ms_median"] / ps["verify_ms_median"], 2)
+    print(json.dumps(out, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
