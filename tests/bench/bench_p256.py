@@ -158,7 +158,6 @@ def run(count=300, naive_count=12, rt=None, firmware_override=None):
 
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here.parent))
-    from mpruntime import MicroPython
 
     pub, items = make_cases(count)
     files = {
@@ -168,18 +167,26 @@ def run(count=300, naive_count=12, rt=None, firmware_override=None):
     }
     if firmware_override is not None:
         files["/fw/app/p256.py"] = firmware_override
-    code = "sys.path.insert(0, '/bench')\nimport bench_p256\nbench_p256.mp_main('/bench/p256_cases.bin', %d)\n" % naive_count
+    code = "import bench_p256\nbench_p256.mp_main('/bench/p256_cases.bin', %d)\n" % naive_count
+    return run_on_micropython(code, files, "@@P256@@", rt)
+
+
+def run_on_micropython(code, files, marker, rt=None):
+    """Run benchmark `code` (with /bench on sys.path) on `rt` or a new runtime; return the
+    JSON printed after `marker`."""
+    from mpruntime import MicroPython
+
     own = rt is None
     if own:
         rt = MicroPython()
     try:
-        out = rt.run(code, files)
+        out = rt.run("sys.path.insert(0, '/bench')\n" + code, files)
     finally:
         if own:
             rt.close()
     for line in reversed(out.splitlines()):
-        if line.startswith("@@P256@@"):
-            return json.loads(line[len("@@P256@@"):])
+        if line.startswith(marker):
+            return json.loads(line[len(marker):])
     raise RuntimeError("benchmark printed no result:\n" + out)
 
 

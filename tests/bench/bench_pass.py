@@ -115,7 +115,8 @@ def run(count=300, naive_count=12, rt=None):
 
     here = Path(__file__).resolve().parent
     sys.path.insert(0, str(here.parent))
-    from mpruntime import MicroPython
+    sys.path.insert(0, str(here))
+    from bench_p256 import run_on_micropython
 
     key, community, now, texts = make_passes(count)
     head = "%s %s %s %d\n" % (key.pub65.hex(), key.kid.hex(), community, now)
@@ -124,19 +125,8 @@ def run(count=300, naive_count=12, rt=None):
         "/bench/naive_p256.py": (here / "naive_p256.py").read_text(),
         "/bench/passes.txt": head + "\n".join(texts) + "\n",
     }
-    code = "sys.path.insert(0, '/bench')\nimport bench_pass\nbench_pass.mp_main('/bench/passes.txt', %d)\n" % naive_count
-    own = rt is None
-    if own:
-        rt = MicroPython()
-    try:
-        out = rt.run(code, files)
-    finally:
-        if own:
-            rt.close()
-    for line in reversed(out.splitlines()):
-        if line.startswith("@@PASS@@"):
-            return json.loads(line[len("@@PASS@@"):])
-    raise RuntimeError("benchmark printed no result:\n" + out)
+    code = "import bench_pass\nbench_pass.mp_main('/bench/passes.txt', %d)\n" % naive_count
+    return run_on_micropython(code, files, "@@PASS@@", rt)
 
 
 def main():
