@@ -59,6 +59,7 @@ def test_profile_boots_on_a_strict_simulated_board(name):
         assert dev.faults == []
         assert dev.sensor is not None and dev.scanner is not None
         used = board.pins(rig.profile)
+        used.pop("safe_button.pin", None)  # sampled by main.py at boot, not a device
         claimed = {p.gpio for p in rig.world.pins.values() if p.function}
         assert set(used.values()) <= claimed | {rig.profile["relay"]["pin"]}
 
@@ -105,3 +106,23 @@ def test_micropython_agrees_on_random_profiles(mpy, cases):
         profiles.append(p)
     got = mpy.map("app.board", "validate", [(p,) for p in profiles])
     assert got == [("ok", board.validate(p)) for p in profiles]
+
+
+def test_safe_button_is_validated():
+    import copy
+
+    from app import board
+
+    base = json.loads((boards_dir() / "esp32-devkitc.json").read_text())
+    assert board.validate(base) == []
+    assert board.pins(base)["safe_button.pin"] == 0
+    bad = copy.deepcopy(base)
+    bad["safe_button"]["pin"] = bad["relay"]["pin"]
+    probs = board.validate(bad)
+    assert any(p[1] == "safe_button.pin" and "already used" in p[3] for p in probs), probs
+    bad = copy.deepcopy(base)
+    bad["safe_button"]["pin"] = 6
+    assert any(p[1] == "safe_button.pin" and "flash" in p[3] for p in board.validate(bad))
+    bad = copy.deepcopy(base)
+    bad["safe_button"]["window_ms"] = 60000
+    assert any(p[1] == "safe_button.window_ms" for p in board.validate(bad))

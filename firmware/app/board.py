@@ -252,6 +252,13 @@ def validate(profile):
         k.choice(s, "scanner", "mode", SCAN_MODES, "continuous")
         k.number(s, "scanner", "max_len", 64, 3072, 512)
 
+    s = k.section("safe_button", required=False)
+    if s is not None:
+        low = k.flag(s, "safe_button", "active_low", True)
+        # the BOOT button (GPIO0) is the usual choice: a strapping pin is fine as an input
+        k.pin(s, "safe_button", "pin", False, pull=low)
+        k.number(s, "safe_button", "window_ms", 100, 5000, 1000)
+
     s = k.section("display", required=False)
     if s is not None:
         k.choice(s, "display", "type", ("ssd1306",))
@@ -306,7 +313,7 @@ def load(path):
 def pins(profile):
     """{field: gpio} of every pin the profile uses (for diagnostics and the simulators)."""
     out = {}
-    for secname in ("relay", "door", "indicator", "i2c", "uart"):
+    for secname in ("relay", "door", "indicator", "i2c", "uart", "safe_button"):
         sec = profile.get(secname)
         if not isinstance(sec, dict):
             continue

@@ -1,0 +1,465 @@
+"""gatepass device entry point: build the gate from /board.json + /config.json and run it.
+
+    app = setup(root="/")       # synchronous: files, devices, config, log, boot events
+    if app.status == "run":
+        asyncio.run(app.serve())  # gate, relay, door, indicator, housekeeping, watchdog
+
+On the device MicroPython runs boot.py, then this file as __main__ (run() below). Under
+CPython the simulator calls setup(root=<temporary dir>, wall=<virtual clock>) and runs
+app.serve() on its own event loop: every firmware path is root + name, and root is "/"
+on the device.
+
+Order at boot, each step failing safe:
+ 1. /safemode flag file -> safe mode (relay held locked if the profile allows, REPL free)
+ 2. /board.json loaded and validated -> on error the relay alone is built when its
+    section is sound (locked), the error is printed; no app
+ 3. safe-mode button (profile "safe_button": {"pin", "active_low", "window_ms"}) pressed
+    during the first window_ms -> safe mode
+ 4. devices built, relay first (never pulses); a missing sensor/scanner/display is a
+    fault entry, not a crash
+ 5. /config.json (and an applied bundle) validated -> on error "Config error" + field on
+    the indicator, door locked, no app, error printed and kept in app.error
+ 6. clock (never behind the log), event log, lists, anti-passback, gate; K_BOOT,
+    K_CONFIG when the config changed, K_SENSOR_FAULT per failed device
+ 7. watchdog started; fed only while every task lives and the gate loop beats
+Any exception that escapes: relay.safe(), K_ERROR logged, the watchdog resets the board.
+"""
+import asyncio
+import binascii
+import json
+import os
+import time
+
+import machine
+from micropython import const
+
+from app import board, eventlog, reasons, record
+from app import bundle as _bundle
+from app import clock as _clock
+from app import config as _config
+from app import gate as _gate
+from app import lists as _lists
+from app import settings as _st
+
+BOARD = "board.json"
+CONFIG = "config.json"
+SAFE_FLAG = "safemode"
+DATA = "data"  # log/ (segments), clock, revoked.bin, quarantine.bin, passback.bin,
+#                bundle.cbor (app/bundle.py), config.crc
+
+WDT_MS = const(8000)  # watchdog timeout
+FEED_MS = const(1000)  # supervisor period
+STALL_MS = const(15000)  # gate loop silent this long = unhealthy (a passage is < 8 s)
+HOUSEKEEP_MS = const(10000)
+CLOCK_PERSIST_S = const(600)
+
+RUN = "run"
+SAFE_MODE = "safe_mode"
+PROFILE_ERROR = "profile_error"
+CONFIG_ERROR = "config_error"
+STOPPED = "stopped"
+CRASHED = "crashed"
+
+
+def path(root, *names):
+    """root + names joined with '/': path("/", "data") == "/data"."""
+    base = root.rstrip("/")
+    return base + "/" + "/".join(names)
+
+
+def _exists(p):
+    try:
+        os.stat(p)
+        return True
+    except OSError:
+        return False
+
+
+def _mkdir(p):
+    try:
+        os.mkdir(p)
+    except OSError:
+        pass
+
+
+def _sleep_ms(ms):
+    f = getattr(asyncio, "sleep_ms", None)
+    if f is not None:
+        return f(ms)
+    return asyncio.sleep(ms / 1000)
+
+
+def _relay_only(raw):
+    """Build the relay alone (locked) from a profile that failed elsewhere, when its
+    relay section is sound; None otherwise."""
+    if not isinstance(raw, dict):
+        return None
+    for p in board.validate(raw):
+        if p[1].startswith("relay") or p[1] in ("chip", "psram", "profile"):
+            return None
+    try:
+        from drivers import relay as _relay
+
+        r = raw["relay"]
+        return _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
+                            r.get("pulse_ms", 3000))
+    except Exception:  # noqa: BLE001 - best effort on an already failing boot
+        return None
+
+
+def _button_held(profile):
+    """The safe-mode button, sampled every 10 ms for window_ms after boot (hold it after
+    reset starts: GPIO0 held *at* reset selects the ROM bootloader instead)."""
+    b = profile.get("safe_button")
+    if not isinstance(b, dict) or not isinstance(b.get("pin"), int):
+        return False
+    active_low = b.get("active_low", True)
+    window = b.get("window_ms", 1000)
+    if not isinstance(window, int) or not 0 < window <= 5000:
+        window = 1000
+    if active_low:
+        pin = machine.Pin(b["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+    else:
+        pin = machine.Pin(b["pin"], machine.Pin.IN)
+    pressed_level = 0 if active_low else 1
+    run = 0
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < window:
+        run = run + 1 if pin.value() == pressed_level else 0
+        if run >= 3:  # 30 ms debounce
+            return True
+        time.sleep_ms(10)
+    return False
+
+
+def _rtc_set(port_s):
+    t = time.gmtime(port_s)
+    machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+
+class App:
+    """Everything main built; `status` says how far it got, `error` why it stopped."""
+
+    def __init__(self, root):
+        self.root = root
+        self.status = None
+        self.error = None
+        self.profile = None
+        self.dev = None
+        self.relay = None
+        self.cfg = None
+        self.clock = None
+        self.log = None
+        self.gate = None
+        self.wdt = None
+        self.store = None
+        self.wifi = None
+        self.uplink = None
+        self.tasks = []
+        self.critical = 0  # tasks[:critical] must never end
+        self.dead = None  # name of the task that died
+        self.feeds = 0
+
+    def _stop(self, status, msg):
+        self.status = status
+        self.error = msg
+        try:
+            print("gatepass: %s: %s" % (status, msg))
+        except Exception:  # noqa: BLE001
+            pass
+        return self
+
+    # ---- running
+
+    def healthy(self):
+        if self.dead is not None:
+            return False
+        for t in self.tasks[:self.critical]:  # Wi-Fi/uplink may end (no network configured)
+            if t.done():
+                return False
+        g = self.gate
+        return g is not None and time.ticks_diff(time.ticks_ms(), g.beat_ms) < STALL_MS
+
+    def fatal(self, name, exc):
+        """A task died or the loop broke: lock, log, stop feeding the watchdog."""
+        if self.relay is not None:
+            self.relay.safe()
+        if self.dead is None:
+            self.dead = name
+            self.error = "%s: %r" % (name, exc)
+            g = self.gate
+            if g is not None:
+                g.last_error = exc
+                g.log_event(record.K_ERROR, aux=reasons.INTERNAL_ERROR)
+                try:
+                    g.show(_gate.SHOW_FAULT, reasons.message(reasons.INTERNAL_ERROR))
+                except Exception:  # noqa: BLE001
+                    pass
+            try:
+                print("gatepass: %s died: %r; watchdog reset follows" % (name, exc))
+            except Exception:  # noqa: BLE001
+                pass
+
+    async def guard(self, name, coro):
+        try:
+            await coro
+        except Exception as e:  # noqa: BLE001 - the supervisor decides what happens next
+            self.fatal(name, e)
+
+    def _loop_error(self, loop, context):
+        # an exception nobody awaited; CPython also reports mere warnings here
+        exc = context.get("exception")
+        if exc is not None:
+            self.fatal("loop", exc)
+        else:
+            print("gatepass: asyncio:", context.get("message"))
+
+    async def supervise(self):
+        """Feed the watchdog only while everything is healthy; a dead or stalled task
+        means no more feeding, and the watchdog resets the board."""
+        while True:
+            await _sleep_ms(FEED_MS)
+            if self.healthy():
+                if self.wdt is not None:
+                    self.wdt.feed()
+                    self.feeds += 1
+            elif self.dead is None:
+                self.fatal("gate" if self.tasks and not self.tasks[0].done() else "task",
+                           "stalled or stopped")
+
+    async def housekeeping(self):
+        while True:
+            await _sleep_ms(HOUSEKEEP_MS)
+            c = self.clock
+            if c is not None:
+                c.persist()  # writes at most every CLOCK_PERSIST_S
+
+    async def serve(self, wdt=True):
+        """All tasks; returns only if the supervisor is cancelled."""
+        loop = asyncio.get_event_loop()
+        loop.set_exception_handler(self._loop_error)
+        if wdt and self.wdt is None:
+            self.wdt = machine.WDT(timeout=WDT_MS)
+        g = self.gate
+        dev = self.dev
+        if g is None or dev is None:
+            raise ValueError("serve() before a successful setup()")
+        self.tasks = [
+            asyncio.create_task(self.guard("gate", g.run())),
+            asyncio.create_task(self.guard("relay", dev.relay.run())),
+            asyncio.create_task(self.guard("door", dev.door.run(g.on_door))),
+            asyncio.create_task(self.guard("indicator", dev.indicator.run(20))),
+            asyncio.create_task(self.guard("housekeeping", self.housekeeping())),
+        ]
+        self.critical = len(self.tasks)
+        w = self.wifi
+        if w is not None and hasattr(w, "run"):
+            self.tasks.append(asyncio.create_task(self.guard("wifi", w.run())))
+        up = self.uplink
+        if up is not None:
+            self.tasks.append(asyncio.create_task(self.guard("uplink", up.run())))
+        await self.supervise()
+
+    def stop(self):
+        """Ctrl-C from a technician: door locked; a timer keeps feeding the watchdog so
+        the REPL stays usable until the next reset (the ESP32 WDT cannot be stopped)."""
+        if self.relay is not None:
+            self.relay.safe()
+        self.status = STOPPED
+        wdt = self.wdt
+        if wdt is not None:
+            t = machine.Timer(0)
+            t.init(mode=machine.Timer.PERIODIC, period=FEED_MS, callback=lambda _t: wdt.feed())
+        print("gatepass: stopped, door locked (create /safemode to stay out of the app)")
+
+    def crash(self, exc):
+        """The global exception handler: door locked, error logged."""
+        self.status = CRASHED
+        self.fatal("main", exc)
+
+    def setup(self, wall=None, reset_cause=None, wifi="auto"):
+        """See setup() below."""
+        app = self
+        root = self.root
+        if _exists(path(root, SAFE_FLAG)):
+            raw = None
+            try:
+                with open(path(root, BOARD)) as f:
+                    raw = json.loads(f.read())
+            except (OSError, ValueError):
+                pass
+            app.relay = _relay_only(raw)
+            return app._stop(SAFE_MODE, "/%s exists: app not started (delete it to run)" % SAFE_FLAG)
+
+        raw = None
+        try:
+            with open(path(root, BOARD)) as f:
+                raw = json.loads(f.read())
+            profile = board.check(raw)
+        except OSError:
+            return app._stop(PROFILE_ERROR, "/%s missing (gatepass deploy --board ...)" % BOARD)
+        except ValueError as e:
+            app.relay = _relay_only(raw)
+            return app._stop(PROFILE_ERROR, str(e))
+        app.profile = profile
+
+        if _button_held(profile):
+            app.relay = _relay_only(profile)
+            return app._stop(SAFE_MODE, "safe-mode button held: app not started")
+
+        from drivers import devices
+
+        try:
+            dev = devices.build(profile)
+        except Exception as e:  # noqa: BLE001 - e.g. a pin the port refuses
+            app.relay = _relay_only(profile)
+            return app._stop(PROFILE_ERROR, "building devices: %r" % e)
+        app.dev = dev
+        app.relay = dev.relay
+        ind = dev.indicator
+        data = path(root, DATA)
+        _mkdir(data)
+
+        try:
+            with open(path(root, CONFIG), "rb") as f:
+                text = f.read()
+        except OSError:
+            _show_error(ind, "Config error", "config.json missing")
+            return app._stop(CONFIG_ERROR, "/%s missing (run `gatepass provision`)" % CONFIG)
+        try:
+            cfg = _config.parse(text.decode())
+            s = _st.Settings(cfg.settings)
+            keys = _keys(cfg.issuer_keys.items())
+        except (ValueError, UnicodeError) as e:
+            msg = str(e)
+            _show_error(ind, "Config error", msg)
+            return app._stop(CONFIG_ERROR, msg)
+        app.cfg = cfg
+
+        clk = _clock.Clock(data + "/clock", now_fn=wall, set_fn=_rtc_set, persist_s=CLOCK_PERSIST_S)
+        log = eventlog.EventLog(data + "/log", clk, full_policy=s.log_full,
+                                near_pct=int(s.log_near_full_pct), batch=64)  # uplink: 64 records/POST
+        app.clock = clk
+        app.log = log
+        sensor = dev.sensor
+        g = _gate.Gate(cfg.direction, cfg.community, keys, s, log, clk, _lists.Lists(data),
+                       _lists.Passback(data + "/passback.bin"), dev.relay, ind, dev.scanner,
+                       sensor.read if sensor is not None else None, dev.door)
+        app.gate = g
+        sc = dev.scanner
+        if profile["scanner"].get("mode") == "command" and sc is not None:
+            g.use_trigger(lambda: sc.trigger(False))
+        cause = machine.reset_cause() if reset_cause is None else reset_cause
+        g.boot(cause, dev.faults)
+
+        # the applied bundle (lists already on flash) overrides the config's settings/keys
+        store = _bundle.Store(data, cfg.bundle_keys, cfg.community, log)
+        app.store = store
+        try:
+            b = store.load()
+            if b is not None:
+                g.apply_bundle(b)
+        except Exception as e:  # noqa: BLE001 - a bundle this firmware cannot use
+            g.last_error = e
+            g.log_event(record.K_ERROR, record.F_URGENT, reasons.MALFORMED)
+            print("gatepass: stored bundle not applied (%r): config settings in force" % e)
+        store.on_apply.append(g.apply_bundle)
+
+        crc, changed = _config_changed(data, text)
+        if changed:
+            g.log_event(record.K_CONFIG, aux=crc & 0xFFFF)
+
+        if cfg.server_url:
+            from app import uplinktask
+
+            if wifi == "auto":
+                from drivers.wifi import WiFi
+
+                wifi = WiFi(cfg.wifi_ssid, cfg.wifi_password)
+            app.wifi = wifi
+            app.uplink = uplinktask.build(cfg, log, clk, store, wifi, idle=g.idle,
+                                          firmware=_firmware_version(root))
+        if not dev.faults:
+            ind.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
+        app.status = RUN
+        return app
+
+
+def _show_error(ind, title, msg):
+    if ind is None:
+        return
+    field = msg.split(":")[0] if ":" in msg else msg
+    try:
+        ind.show(_gate.SHOW_FAULT, title, field[:16])
+    except Exception:  # noqa: BLE001 - a broken display must not hide the error further
+        pass
+
+
+def _config_changed(data, text):
+    """True (and remembered) when the config text differs from the last boot's."""
+    crc = binascii.crc32(text) & 0xFFFFFFFF
+    p = data + "/config.crc"
+    try:
+        with open(p, "rb") as f:
+            old = f.read()
+        if len(old) == 4 and int.from_bytes(old, "little") == crc:
+            return crc, False
+    except OSError:
+        pass
+    with open(p + ".tmp", "wb") as f:
+        f.write(crc.to_bytes(4, "little"))
+    os.rename(p + ".tmp", p)
+    return crc, True
+
+
+def _firmware_version(root):
+    """Version from the deploy stamp /gatepass.json ("" when absent)."""
+    try:
+        with open(path(root, "gatepass.json")) as f:
+            v = json.loads(f.read()).get("version", "")
+        return v if isinstance(v, str) else ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _keys(pairs):
+    from app import p256
+
+    out = {}
+    i = 0
+    for kid, pub in pairs:
+        try:
+            out[bytes(kid)] = p256.PublicKey(bytes(pub))
+        except ValueError:
+            raise _config.ConfigError("issuer_keys[%d].pub: not a valid P-256 point" % i)
+        i += 1
+    return out
+
+
+def setup(root="/", wall=None, reset_cause=None, wifi="auto"):
+    """Build the app under `root` (the device filesystem root, "/"). `wall`: callable
+    giving port-epoch seconds (default time.time); `reset_cause`: overrides
+    machine.reset_cause(); `wifi`: "auto" builds drivers.wifi.WiFi from the config when
+    it names a server, None means a network that is always up (the simulator), or a
+    WiFi-like object. Returns an App whose status is RUN, SAFE_MODE, PROFILE_ERROR or
+    CONFIG_ERROR."""
+    return App(root).setup(wall, reset_cause, wifi)
+
+
+def run(root="/"):
+    """Device entry: set up and serve forever; the global exception handler locks the
+    door and logs, then the watchdog resets the board."""
+    app = setup(root)
+    if app.status != RUN:
+        return app
+    try:
+        asyncio.run(app.serve())
+    except KeyboardInterrupt:
+        app.stop()
+    except Exception as e:  # noqa: BLE001 - the global handler
+        app.crash(e)
+    return app
+
+
+if __name__ == "__main__":
+    app = run()
