@@ -17,7 +17,7 @@ from gatepass import mpcompat  # noqa: E402
 
 mpcompat.install()
 
-from mpruntime import SHARED, MicroPython, MicroPythonError  # noqa: E402,F401
+from gatepass.mpruntime import SHARED, MicroPython, MicroPythonError  # noqa: E402,F401
 
 # fwenv for dual-runtime test modules running under CPython
 import types  # noqa: E402

@@ -2,7 +2,7 @@
 failures faithfully (otherwise every dual-runtime test would pass vacuously)."""
 import pytest
 
-from mpruntime import MicroPythonError
+from gatepass.mpruntime import MicroPythonError
 
 
 def test_it_is_micropython(mpy):

@@ -6,8 +6,9 @@ into the table, spread over the last 30 days), then `gatepass server --workers W
 each, keep-alive HTTP, signed requests) posting batches of B records for S seconds;
 events/s = events the server stored and acknowledged / wall time. Then the staff board
 ("today", per gate) is fetched N times by a logged-in staff session: p95 latency.
-PostgreSQL is Debian's server in a private cluster (fsync on, synchronous_commit off:
-the same durability class as SQLite's WAL with synchronous=NORMAL).
+Both databases run durable: SQLite WAL with synchronous=FULL, PostgreSQL (Debian's
+server in a private cluster) with fsync and synchronous_commit on: an acknowledged upload
+survives a power cut, which matters because the gate deletes what the server acked.
 
     .venv/bin/python tests/bench/bench_server.py [--seconds 15] [--devices 8] [--batch 200]
         [--workers 4] [--preload 1000000] [--dashboard 200] [--backends sqlite,postgres]
@@ -20,12 +21,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.cookiejar
-import io
 import json
 import multiprocessing as mp
-import os
 import random
 import re
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -254,21 +254,28 @@ def main(argv=None):
     ap.add_argument("--preload", type=int, default=1_000_000)
     ap.add_argument("--dashboard", type=int, default=200)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--keep", action="store_true", help="keep the databases (printed path)")
     args = ap.parse_args(argv)
     backends = args.backends.split(",")
     out = {}
     work = Path(tempfile.mkdtemp(prefix="gatepass-bench-"))
     log("bench: %d devices x batches of %d for %.0f s, gunicorn %d workers, %d preloaded events" % (
         args.devices, args.batch, args.seconds, args.workers, args.preload))
-    if "sqlite" in backends:
-        home = work / "sqlite"
-        out["sqlite"] = bench_backend("sqlite", "sqlite:///" + str(home / "gatepass.sqlite3"), home, args)
-    if "postgres" in backends:
-        if pg_bindir() is None:
-            log("postgres: binaries not installed (apt-get install postgresql): skipped")
+    try:
+        if "sqlite" in backends:
+            home = work / "sqlite"
+            out["sqlite"] = bench_backend("sqlite", "sqlite:///" + str(home / "gatepass.sqlite3"), home, args)
+        if "postgres" in backends:
+            if pg_bindir() is None:
+                log("postgres: binaries not installed (apt-get install postgresql): skipped")
+            else:
+                with PgCluster(fast=False) as pg:
+                    out["postgres"] = bench_backend("postgres", pg.create_db("bench"), work / "postgres", args)
+    finally:
+        if args.keep:
+            log("kept %s" % work)
         else:
-            with PgCluster(fast=False) as pg:
-                out["postgres"] = bench_backend("postgres", pg.create_db("bench"), work / "postgres", args)
+            shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({k: v for k, v in out.items()}, indent=None))
     p95 = [v["dashboard_p95_ms"] for v in out.values()]
     print(json.dumps({

@@ -10,7 +10,7 @@ import importlib
 
 import pytest
 
-from mpruntime import MicroPython, MicroPythonError
+from gatepass.mpruntime import MicroPython, MicroPythonError
 
 _RUNTIME = {}
 

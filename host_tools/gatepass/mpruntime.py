@@ -13,7 +13,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from gatepass import repo_root
+
+ROOT = repo_root()
 FIRMWARE = ROOT / "firmware"
 TESTS_FW = ROOT / "tests" / "fw"
 RUNTIME_DIR = ROOT / "tests" / "mpy"
