@@ -1,5 +1,6 @@
 # gatepass — everything a fresh machine needs is installed by these targets.
 #   make demo   community server + simulated gates running the real firmware
+#               (make demo DEMO_ARGS=--serve keeps the dashboard up)
 #   make test   the whole test suite (installs venv, pip and npm packages itself)
 #   make bench  device benchmark on the MicroPython runtime (last line: JSON)
 
@@ -37,7 +38,7 @@ test: venv mpy-runtime
 	$(PY) -m pytest -n 2 -q -p no:randomly $(PYTEST_ARGS)
 
 demo: venv mpy-runtime
-	$(PY) -m gatepass.demo
+	$(PY) -m gatepass.demo $(DEMO_ARGS)
 
 bench: venv mpy-runtime
 	$(PY) tests/bench/run.py

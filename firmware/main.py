@@ -351,6 +351,12 @@ class App:
             g.use_trigger(lambda: sc.trigger(False))
         cause = machine.reset_cause() if reset_cause is None else reset_cause
         g.boot(cause, dev.faults)
+        # after a power-on the RTC says 2000: put the floor time (never behind the log) in
+        # it, so TLS certificate dates check out before the first server answer
+        try:
+            clk.sync_port()
+        except Exception as e:  # noqa: BLE001 - an RTC that cannot be set is no reason to stop
+            print("gatepass: RTC not set (%r)" % e)
 
         # the applied bundle (lists already on flash) overrides the config's settings/keys
         store = _bundle.Store(data, cfg.bundle_keys, cfg.community, log)

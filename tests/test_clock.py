@@ -20,6 +20,7 @@ events = st.lists(
         st.tuples(st.just("soft"), st.just(0)),  # soft/WDT reset: port time survives
         st.tuples(st.just("persist"), st.just(0)),
         st.tuples(st.just("log"), st.just(0)),  # an event record stamped with now()
+        st.tuples(st.just("sync"), st.just(0)),  # boot: floor time written to the RTC
     ),
     max_size=60,
 )
@@ -57,6 +58,10 @@ def test_clock_model(tmp_path_factory, evs, persist_s):
             assert c.trusted() and c.now() == real
         elif ev == "persist":
             c.persist()
+        elif ev == "sync":
+            before = c.now()
+            c.sync_port()
+            assert c.now() == before  # untrusted time does not move, the RTC catches up
         elif ev == "log":
             last_logged = max(last_logged, c.now())
         else:

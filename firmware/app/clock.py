@@ -143,6 +143,17 @@ class Clock:
         if unix_s > self._last:
             self._last = unix_s
 
+    def sync_port(self):
+        """Write the floor-adjusted time into the port clock (via set_fn) without trusting
+        it: after a power-on the RTC says 2000-01-01, and TLS would reject every server
+        certificate as not yet valid until the first trusted answer. If the port clock
+        does not take the value, the adjustment stays and now() is unchanged."""
+        if self._set_fn is None or self._adj <= 0:
+            return
+        target = self._sys() + self._adj
+        self._set_fn(to_port(target, self._offset))
+        self._adj = target - self._sys()
+
     def set(self, unix_s, source):
         """Set from a trusted source; returns the step in seconds (new - old), or None
         when refused (an RTC chip behind the floor has lost its time)."""

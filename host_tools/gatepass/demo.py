@@ -14,6 +14,7 @@ the script. No terminal needed: without one, rich prints plain aligned lines.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -69,7 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m gatepass.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="output directory (default: a new temporary directory)")
     ap.add_argument("--pace", type=float, default=0.0, help="real seconds between gate rows")
+    ap.add_argument("--gates", type=int, default=2, help="simulated gates at the server (entrance/exit pairs)")
+    ap.add_argument("--port", type=int, default=None, help="server port (default: a free one)")
+    ap.add_argument("--serve", action=argparse.BooleanOptionalAction, default=None,
+                    help="keep the server and the gates running until Ctrl-C "
+                         "(default: yes on a terminal, no when output is piped, e.g. in CI)")
     args = ap.parse_args(argv)
+    if args.serve is None:
+        args.serve = sys.stdin.isatty() and sys.stdout.isatty() and not os.environ.get("CI")
     mpcompat.install()
     mpcompat.add_firmware_path()
     from rich.table import Table
@@ -123,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
 
     con.rule("4. entrance + exit gates, real firmware on simulated boards, scripted crowd")
     res = crowd.play(con, issuer, bundle_key, COMMUNITY, now, issued, keep_flash=str(out / "flash"), pace_s=args.pace)
+    con.rule("5. community server: gates upload over real HTTP, bundles and time come from it")
+    from . import demoserver
+
+    res_srv = demoserver.play(con, issuer, bundle_key, COMMUNITY, now, issued, out, n_gates=args.gates,
+                              serve=args.serve, port=args.port, pace_s=args.pace)
     con.rule()
     con.print("gate flash (event logs, lists): %s" % (out / "flash"))
     con.print("demo output: %s  (%.1f s)" % (out, time.perf_counter() - t_start))
-    good = ok_mp and res.ok
+    good = ok_mp and res.ok and res_srv.ok
     con.print("[green]demo OK[/green]" if good else "[bold red]demo FAILED[/bold red]")
     return 0 if good else 1
 

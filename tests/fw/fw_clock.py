@@ -148,3 +148,40 @@ def test_bump_from_the_event_log_moves_the_floor_and_keeps_counting():
     c2.set(NOW + 50, clock.SRC_SERVER)  # a trusted source wins, even backwards
     c2.bump(NOW + 500)
     assert c2.now() == NOW + 50
+
+
+def test_sync_port_writes_the_floor_to_a_fresh_rtc():
+    d = tmpdir("c")
+    vc = VirtualClock(NOW - clock.EPOCH_OFFSET)
+    c = clock.Clock(d + "/floor", vc, clock.EPOCH_OFFSET)
+    c.set(NOW, clock.SRC_SERVER)
+    vc.t = 5  # power-on: the RTC restarts at 2000-01-01 00:00:05
+    got = []
+
+    def rtc_set(port_s):
+        got.append(port_s)
+        vc.t = port_s
+
+    c2 = clock.Clock(d + "/floor", vc, clock.EPOCH_OFFSET, set_fn=rtc_set)
+    t = c2.now()
+    assert t >= NOW and not c2.trusted()
+    c2.sync_port()
+    assert got == [t - clock.EPOCH_OFFSET]
+    assert vc.t == t - clock.EPOCH_OFFSET  # the port clock now holds a plausible date
+    assert c2.now() == t and not c2.trusted()
+    vc.t += 10
+    assert c2.now() == t + 10
+    c2.sync_port()  # nothing left to adjust
+    assert len(got) == 1
+
+
+def test_sync_port_with_an_rtc_that_ignores_writes_keeps_time():
+    d = tmpdir("c")
+    vc = VirtualClock(NOW - clock.EPOCH_OFFSET)
+    c = clock.Clock(d + "/floor", vc, clock.EPOCH_OFFSET)
+    c.set(NOW, clock.SRC_SERVER)
+    vc.t = 5
+    c2 = clock.Clock(d + "/floor", vc, clock.EPOCH_OFFSET, set_fn=lambda s: None)
+    t = c2.now()
+    c2.sync_port()
+    assert c2.now() == t
