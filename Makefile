@@ -12,7 +12,7 @@ VENV_STAMP := $(VENV)/.gatepass-installed
 MPY_STAMP  := tests/mpy/node_modules/.gatepass-installed
 PYTEST_ARGS ?=
 
-.PHONY: all venv mpy-runtime test demo bench bench-server lock clean
+.PHONY: all venv mpy-runtime sysdeps test demo bench bench-server lock clean
 
 all: test
 
@@ -34,7 +34,16 @@ $(MPY_STAMP): tests/mpy/package.json tests/mpy/package-lock.json
 	cd tests/mpy && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: venv mpy-runtime
+# PostgreSQL (server tests, bench-server) and Chromium (staff pages in a real browser)
+# come from Debian's packages; installed only when missing.
+sysdeps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null; then \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  echo "installing postgresql and chromium (Debian packages)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql chromium >/dev/null; \
+	fi
+
+test: venv mpy-runtime sysdeps
 	$(PY) -m pytest -n 2 -q -p no:randomly $(PYTEST_ARGS)
 
 demo: venv mpy-runtime
@@ -43,7 +52,7 @@ demo: venv mpy-runtime
 bench: venv mpy-runtime
 	$(PY) tests/bench/run.py
 
-bench-server: venv
+bench-server: venv sysdeps
 	$(PY) tests/bench/bench_server.py
 
 # Re-pin the dependencies (needs the registry): edit pyproject.toml first.

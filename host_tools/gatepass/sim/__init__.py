@@ -22,6 +22,7 @@ import types
 
 from . import clock as _clockmod
 from . import machine as _machine
+from . import network as _network
 from .clock import TICKS_PERIOD, RealClock, VirtualClock, ticks_add, ticks_diff
 from .display import FakeSSD1306, SSD1306Device
 from .gm65 import GM65Model
@@ -69,6 +70,7 @@ def install(world: World | None = None, clock=None, chip: str = "esp32", psram: 
     saved = {
         "machine": sys.modules.get("machine", _MISSING),
         "ssd1306": sys.modules.get("ssd1306", _MISSING),
+        "network": sys.modules.get("network", _MISSING),
         "world": _machine._world,
         "clock": _clockmod._current,
         "time": {n: getattr(_time, n, _MISSING) for n in _TIME_NAMES},
@@ -84,6 +86,7 @@ def install(world: World | None = None, clock=None, chip: str = "esp32", psram: 
         saved["mpcompat"] = mpcompat.set_source(clk)
     _saved.append(saved)
     sys.modules["machine"] = _machine
+    sys.modules["network"] = _network
     if ssd1306:
         sys.modules["ssd1306"] = _ssd1306_module(world)
     else:
@@ -100,7 +103,7 @@ def uninstall() -> None:
     if not _saved:
         return
     saved = _saved.pop()
-    for mod in ("machine", "ssd1306"):
+    for mod in ("machine", "ssd1306", "network"):
         if saved[mod] is _MISSING:
             sys.modules.pop(mod, None)
         else:

@@ -1,0 +1,14 @@
+"""`python -m gatepass.server <django management command>` (migrate, gatepass_purge, shell, ...)."""
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatepass.server.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line([sys.argv[0]] + sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

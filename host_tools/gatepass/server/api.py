@@ -1,0 +1,221 @@
+"""The device API (django-ninja): event upload, bundle download, status heartbeat.
+
+Mounted at /api/device/v1/; OpenAPI document at /api/device/v1/openapi.json.
+Wire protocol in docs/uplink.md.
+"""
+from __future__ import annotations
+
+import time
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from ninja import Header, NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security.base import AuthBase
+from pydantic import Field
+
+from .. import hmacauth
+from . import bundlesvc, dblock, ingest
+from .deviceauth import DeviceAuthError, authenticate, consume_signature
+from .models import Device
+
+U32 = 0xFFFFFFFF
+
+
+class DeviceSignature(AuthBase):
+    """HMAC-SHA256 request signature (also needs X-Gatepass-Device and X-Gatepass-Time)."""
+
+    openapi_type = "apiKey"
+    openapi_in = "header"
+    openapi_name = hmacauth.H_SIGNATURE
+    openapi_description = ("hex HMAC-SHA256(device secret, METHOD \\n PATH \\n TIME \\n BODY); "
+                           "see docs/uplink.md")
+
+    def __init__(self, consume: bool = True):
+        super().__init__()
+        self.consume = consume
+
+    def __call__(self, request: HttpRequest):
+        return authenticate(request, self.consume)
+
+
+api = NinjaAPI(
+    title="gatepass device API",
+    version="1",
+    description="Gate devices upload their event log and fetch signed bundles. "
+                "Every request is HMAC-signed by the device (docs/uplink.md).",
+    urls_namespace="device-api",
+    docs_url=None,
+    openapi_url="/openapi.json",
+    auth=DeviceSignature(),
+)
+
+
+class ErrorOut(Schema):
+    detail: str = Field(description="human readable")
+    code: str = Field(description="stable machine code, see docs/uplink.md")
+    time: int | None = Field(None, description="server unix time (stale_time only)")
+
+
+class AckOut(Schema):
+    acked_seq: int = Field(description="highest contiguous seq the server holds (or knows lost)")
+    time: int = Field(description="server unix time, seconds")
+    bundle_version: int = Field(description="current bundle version of the device's community")
+    stored: int = Field(description="records stored by this request")
+    duplicates: int = Field(description="records already held (idempotent retry)")
+    rejected: int = Field(description="records that failed their CRC (not stored)")
+    lost: int = Field(description="seqs below X-Gatepass-Base recorded as lost by this request")
+
+
+class StatusIn(Schema):
+    firmware: str = Field("", max_length=32, pattern=r"^[\x20-\x7e]*$", description="firmware version text")
+    bundle_version: int = Field(0, ge=0, le=2**53, description="bundle version the device applied")
+    backlog: int = Field(0, ge=0, le=U32, description="events not yet acknowledged")
+    log_used_pct: int = Field(0, ge=0, le=100, description="log capacity holding unuploaded events")
+    log_near_full: bool = False
+    uptime_s: int = Field(0, ge=0, le=2**40)
+    nonce: str = Field("", max_length=64, pattern=r"^[\x20-\x7e]*$",
+                       description="random text; makes a time-sync request unique")
+
+
+class StatusOut(Schema):
+    time: int
+    bundle_version: int
+    acked_seq: int
+
+
+_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut}
+
+
+def _error(status: int, code: str, detail: str, **extra) -> JsonResponse:
+    body = {"detail": detail, "code": code}
+    body.update(extra)
+    return JsonResponse(body, status=status)
+
+
+@api.exception_handler(DeviceAuthError)
+def _auth_error(request, exc: DeviceAuthError):
+    exc.record()  # a replay found inside a (now rolled back) transaction
+    extra = {"time": int(time.time())} if exc.with_time else {}
+    return _error(exc.status, exc.code, exc.detail, **extra)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_generic(request, exc):
+    return _error(401, "missing_auth", "authentication required")
+
+
+@api.exception_handler(ValidationError)
+def _validation(request, exc: ValidationError):
+    return _error(422, "invalid", "request does not match the schema: %s" % (exc.errors,)[:500])
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return _error(exc.status_code, getattr(exc, "code", "error"), str(exc))
+
+
+class _Err(HttpError):
+    def __init__(self, status: int, code: str, msg: str):
+        super().__init__(status, msg)
+        self.code = code
+
+
+def _device_state(device: Device) -> tuple[int, int]:
+    d = Device.objects.only("acked_seq", "community_id").get(pk=device.pk)
+    return d.acked_seq, bundlesvc.current_version(d.community_id)
+
+
+# uploads and heartbeats consume their signature inside their own write transaction
+_IN_TRANSACTION = DeviceSignature(consume=False)
+
+
+@api.post(
+    "/events",
+    auth=_IN_TRANSACTION,
+    response={200: AckOut, **_ERRORS},
+    summary="Upload a batch of event records",
+    description="Body: concatenated raw 32-byte records (firmware/app/record.py), at most %d. "
+                "Stored idempotently by (device, seq); records failing their CRC are counted, "
+                "not stored." % ingest.MAX_RECORDS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+def post_events(
+    request,
+    x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
+    x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_base: int | None = Header(
+        None, alias="X-Gatepass-Base", ge=0, le=U32,
+        description="lowest seq the device still holds; seqs below it that never arrived are lost"),
+):
+    device = request.auth
+    data = request.body
+    if len(data) % ingest.RECORD:
+        raise _Err(400, "bad_length", "body length %d is not a multiple of 32" % len(data))
+    if len(data) // ingest.RECORD > ingest.MAX_RECORDS:
+        raise _Err(413, "too_many", "at most %d records per batch" % ingest.MAX_RECORDS)
+    res = ingest.ingest(device, data, x_gatepass_base, request.META.get("REMOTE_ADDR", ""),
+                        getattr(request, "gatepass_skew", 0), request=request)
+    res["time"] = int(time.time())
+    res["bundle_version"] = bundlesvc.current_version(device.community_id)
+    return res
+
+
+@api.get(
+    "/bundle",
+    response={**_ERRORS},
+    summary="Download the current signed bundle (application/cbor)",
+    description="COSE_Sign1 (ES256) over the CBOR bundle map; layout in docs/uplink.md. "
+                "Header X-Gatepass-Bundle-Version gives its version.",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "the signed bundle",
+                "content": {"application/cbor": {"schema": {"type": "string", "format": "binary"}}},
+                "headers": {"X-Gatepass-Bundle-Version": {"schema": {"type": "integer"}}},
+            }
+        }
+    },
+)
+def get_bundle(
+    request,
+    x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
+    x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+):
+    device = request.auth
+    data, version = bundlesvc.current_bundle(device.community_id)
+    resp = HttpResponse(data, content_type="application/cbor")
+    resp["X-Gatepass-Bundle-Version"] = str(version)
+    with dblock.writer():
+        Device.objects.filter(pk=device.pk).update(last_seen=timezone.now())
+    return resp
+
+
+@api.post(
+    "/status",
+    auth=_IN_TRANSACTION,
+    response={200: StatusOut, **_ERRORS},
+    summary="Heartbeat: device health; answers server time, bundle version and ack",
+)
+def post_status(
+    request,
+    payload: StatusIn,
+    x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
+    x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+):
+    device = request.auth
+    with dblock.writer(), transaction.atomic():
+        consume_signature(request)
+        Device.objects.filter(pk=device.pk).update(
+            firmware=payload.firmware, bundle_version=payload.bundle_version, backlog=payload.backlog,
+            log_used_pct=payload.log_used_pct, log_near_full=payload.log_near_full, uptime_s=payload.uptime_s,
+            last_seen=timezone.now(), last_addr=request.META.get("REMOTE_ADDR", "")[:64],
+            last_skew_s=getattr(request, "gatepass_skew", 0))
+    acked, version = _device_state(device)
+    return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked}

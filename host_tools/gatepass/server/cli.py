@@ -1,0 +1,233 @@
+"""Entry points for `gatepass server ...` (wired into gatepass.cli by `register`).
+
+Plain functions first (usable from the demo and tests), then the click commands:
+
+    gatepass server [--host H] [--port P] [--db URL_OR_PATH] [--home DIR] [--workers N]
+    gatepass server purge [--days N]
+    gatepass server staff USERNAME [--password P]
+    gatepass server community ID NAME [--mode M] [--threshold C]
+    gatepass server device ID --community C --gate NAME --direction in|out
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import sys
+
+import click
+
+from . import setup
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def migrate(verbosity: int = 0) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+def create_staff(username: str = "admin", password: str | None = None, only_if_none: bool = True,
+                 superuser: bool = True) -> tuple[str, str] | None:
+    """Create a staff account; with only_if_none, only when no staff account exists yet.
+
+    Returns (username, password) when one was created (the password is shown once and
+    stored only as a hash), else None."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if only_if_none and User.objects.filter(is_staff=True).exists():
+        return None
+    password = password or secrets.token_urlsafe(12)
+    if superuser:
+        User.objects.create_superuser(username=username, password=password, email="")
+    else:
+        User.objects.create_user(username=username, password=password, is_staff=True)
+    return username, password
+
+
+def purge_events(days: int | None = None, now=None, chunk: int = 10000) -> int:
+    """Delete events older than `days` (default: each community's retention_days), their
+    alerts and gaps, and old auth-failure rows. Returns the number of events deleted."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from .models import Alert, AuthFailure, Community, Event, Gap, SeenSignature
+
+    now = now or timezone.now()
+    total = 0
+    for c in Community.objects.all():
+        keep = days if days is not None else c.retention_days
+        cutoff = now - dt.timedelta(days=keep)
+        old = Event.objects.filter(device__community=c, at__lt=cutoff)
+        while True:
+            ids = list(old.values_list("id", flat=True)[:chunk])
+            if not ids:
+                break
+            with transaction.atomic():
+                Alert.objects.filter(event_id__in=ids).delete()
+                total += Event.objects.filter(id__in=ids).delete()[0]
+        Gap.objects.filter(device__community=c, detected_at__lt=cutoff).delete()
+    keep_all = days if days is not None else max([c.retention_days for c in Community.objects.all()] or [90])
+    AuthFailure.objects.filter(at__lt=now - dt.timedelta(days=keep_all)).delete()
+    SeenSignature.objects.filter(expires__lt=int(now.timestamp())).delete()
+    return total
+
+
+def add_community(cid: str, name: str, mode: int = 0, threshold_cc: int = 3730, retention_days: int = 90):
+    from .bundlesvc import create_community
+
+    return create_community(cid, name, mode=mode, threshold_cc=threshold_cc, retention_days=retention_days)
+
+
+def add_device(device_id: str, community: str, gate: str, direction: str = "in", secret: str | None = None,
+               server_url: str | None = None) -> dict:
+    """Register a gate device; returns the fragment of its device config (app/config.py)
+    that the server knows: id, secret, community, gate, direction, trusted keys."""
+    from . import bundlesvc
+    from .models import DIR_IN, DIR_OUT, Community, Device, IssuerKey
+
+    c = Community.objects.get(pk=community)
+    d = Device(id=device_id, community=c, gate=gate, direction={"in": DIR_IN, "out": DIR_OUT}[direction])
+    if secret:
+        d.secret = secret
+    d.full_clean()
+    d.save()
+    cfg = {
+        "device_id": d.id, "secret": d.secret, "community": c.id, "gate": d.gate, "direction": direction,
+        "bundle_keys": [bundlesvc.bundle_public(c)],
+        "issuer_keys": [{"kid": k.kid, "pub": k.pub} for k in IssuerKey.objects.filter(community=c, active=True)],
+    }
+    if server_url:
+        cfg["server"] = {"url": server_url, "allow_http": server_url.startswith("http://")}
+    return cfg
+
+
+def prepare(db: str | None = None, home: str | None = None, quiet: bool = False) -> tuple[str, str] | None:
+    """Configure Django, apply migrations, make the first staff account if none exists."""
+    setup(db=db, home=home)
+    migrate()
+    created = create_staff()
+    if created and not quiet:
+        click.echo("First staff account created (shown once, store it now):")
+        click.echo("  login:    %s" % created[0])
+        click.echo("  password: %s" % created[1])
+    return created
+
+
+def run_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, db: str | None = None,
+               home: str | None = None, workers: int = 0, prepared: bool = False) -> None:
+    """Migrate, make the first staff account, then serve until interrupted.
+
+    workers = 0: Django's threaded WSGI server (one process, one thread per request:
+    plenty for a community's gates and a few staff screens); workers >= 1: gunicorn
+    with that many sync worker processes (production-like; needs gunicorn installed)."""
+    if not prepared:
+        prepare(db, home)
+    click.echo("gatepass server on http://%s:%d/  (device API /api/device/v1/, admin /admin/)" % (host, port))
+    if workers:
+        run_gunicorn(host, port, workers)
+        return
+    from django.core.servers.basehttp import WSGIServer, run
+    from django.core.wsgi import get_wsgi_application
+
+    run(host, port, get_wsgi_application(), ipv6=":" in host, threading=True, server_cls=WSGIServer)
+
+
+def run_gunicorn(host: str, port: int, workers: int, threads: int = 1, quiet: bool = False) -> None:
+    """exec gunicorn (replaces this process) with the same environment."""
+    os.environ.setdefault("GATEPASS_CONN_MAX_AGE", "60")
+    args = [sys.executable, "-m", "gunicorn", "gatepass.server.wsgi:application", "-b", "%s:%d" % (host, port),
+            "-w", str(workers), "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5"]
+    if not quiet and os.environ.get("GATEPASS_ACCESS_LOG") == "1":
+        args += ["--access-logfile", "-"]
+    sys.stdout.flush()
+    os.execv(sys.executable, args)
+
+
+# ------------------------------------------------------------------ click wiring
+
+_db_option = click.option("--db", default=None, help="DATABASE_URL (postgresql://...) or an SQLite file path")
+_home_option = click.option("--home", default=None, help="data directory (default $GATEPASS_HOME or ./var)")
+
+
+@click.group("server", invoke_without_command=True)
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@_db_option
+@_home_option
+@click.option("--workers", default=0, show_default=True, type=int,
+              help="0: threaded Django server; N: gunicorn with N worker processes")
+@click.pass_context
+def server_group(ctx, host, port, db, home, workers):
+    """Run the community server (migrations applied, first staff account printed)."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"], ctx.obj["home"] = db, home
+    if ctx.invoked_subcommand is None:
+        run_server(host, port, db, home, workers)
+
+
+def _prep(ctx):
+    setup(db=ctx.obj.get("db"), home=ctx.obj.get("home"))
+    migrate()
+
+
+@server_group.command("purge")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="keep this many days (default: each community's retention setting)")
+@click.pass_context
+def purge_cmd(ctx, days):
+    """Delete events older than the retention period."""
+    _prep(ctx)
+    n = purge_events(days)
+    click.echo("purged %d event(s)" % n)
+
+
+@server_group.command("staff")
+@click.argument("username")
+@click.option("--password", default=None, help="default: a random one, printed once")
+@click.option("--superuser/--no-superuser", default=False)
+@click.pass_context
+def staff_cmd(ctx, username, password, superuser):
+    """Create a staff account."""
+    _prep(ctx)
+    u, p = create_staff(username, password, only_if_none=False, superuser=superuser)
+    click.echo("login: %s\npassword: %s" % (u, p))
+
+
+@server_group.command("community")
+@click.argument("cid")
+@click.argument("name")
+@click.option("--mode", type=click.Choice(["prevention", "control", "sealed"]), default="prevention")
+@click.option("--threshold", type=click.FloatRange(35.0, 40.0), default=37.3, show_default=True)
+@click.option("--retention-days", type=click.IntRange(min=1), default=90, show_default=True)
+@click.pass_context
+def community_cmd(ctx, cid, name, mode, threshold, retention_days):
+    """Create a community (with its bundle signing key and a pass issuer key)."""
+    from . import bundlesvc
+
+    _prep(ctx)
+    c = add_community(cid, name, ["prevention", "control", "sealed"].index(mode), int(round(threshold * 100)),
+                      retention_days)
+    click.echo(json.dumps({"community": c.id, "bundle_key": bundlesvc.bundle_public(c)}, indent=2))
+
+
+@server_group.command("device")
+@click.argument("device_id")
+@click.option("--community", required=True)
+@click.option("--gate", required=True)
+@click.option("--direction", type=click.Choice(["in", "out"]), required=True)
+@click.option("--url", default=None, help="server URL to put into the config fragment")
+@click.pass_context
+def device_cmd(ctx, device_id, community, gate, direction, url):
+    """Register a gate device; prints its config fragment (with the secret) as JSON."""
+    _prep(ctx)
+    click.echo(json.dumps(add_device(device_id, community, gate, direction, server_url=url), indent=2))
+
+
+def register(cli_group: click.Group) -> None:
+    """Add `server` (and its subcommands) to the top-level `gatepass` click group."""
+    cli_group.add_command(server_group)

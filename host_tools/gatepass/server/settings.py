@@ -1,0 +1,169 @@
+"""Django settings for the gatepass community server, all from the environment.
+
+GATEPASS_HOME       data directory (default ./var): SQLite file, generated secret key
+DATABASE_URL        postgresql://user:pass@host:port/name[?host=/socket/dir&sslmode=...]
+                    or sqlite:///relative/path, sqlite:////absolute/path
+                    (default: sqlite in GATEPASS_HOME/gatepass.sqlite3)
+GATEPASS_SECRET_KEY Django secret key (default: generated once into GATEPASS_HOME)
+GATEPASS_DEBUG      1 for Django debug pages (never on a reachable server)
+GATEPASS_ALLOWED_HOSTS  comma-separated (default *: gates reach the server by LAN address)
+GATEPASS_TIME_ZONE  IANA name used for "today" on the staff pages (default UTC)
+GATEPASS_CONN_MAX_AGE  seconds a database connection is kept (default 0; gunicorn sets 60)
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+HOME = Path(os.environ.get("GATEPASS_HOME") or (Path.cwd() / "var")).resolve()
+
+
+def parse_database_url(url: str, conn_max_age: int = 0) -> dict:
+    """Django DATABASES entry from a URL (postgres/postgresql/pgsql or sqlite)."""
+    u = urlsplit(url)
+    scheme = u.scheme.lower()
+    if scheme == "sqlite":
+        path = u.path
+        name = path[1:] if path.startswith("/") else path
+        if not name:
+            raise ValueError("sqlite URL needs a file: sqlite:///relative or sqlite:////absolute")
+        return sqlite_database(Path(name) if name == ":memory:" else Path(name).resolve())
+    if scheme in ("postgres", "postgresql", "pgsql"):
+        opts = dict(parse_qsl(u.query))
+        host = unquote(u.hostname or "") or opts.pop("host", "")
+        opts.pop("host", None)
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(u.path.lstrip("/")) or "gatepass",
+            "USER": unquote(u.username or ""),
+            "PASSWORD": unquote(u.password or ""),
+            "HOST": host,
+            "PORT": str(u.port or ""),
+            "OPTIONS": opts,
+            "CONN_MAX_AGE": conn_max_age,
+            "CONN_HEALTH_CHECKS": conn_max_age > 0,
+        }
+    raise ValueError("DATABASE_URL: unsupported scheme %r (use postgresql:// or sqlite://)" % scheme)
+
+
+def sqlite_database(path: Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        "OPTIONS": {
+            # WAL: readers never block the writer (dashboard while gates upload);
+            # IMMEDIATE: a writing transaction takes the lock up front instead of failing
+            # with "database is locked" when two workers upgrade at once
+            "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;PRAGMA busy_timeout=20000",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    }
+
+
+def _secret_key() -> str:
+    env = os.environ.get("GATEPASS_SECRET_KEY")
+    if env:
+        return env
+    f = HOME / "secret_key"
+    try:
+        return f.read_text().strip()
+    except FileNotFoundError:
+        pass
+    HOME.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+DEBUG = os.environ.get("GATEPASS_DEBUG", "") in ("1", "true", "yes")
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("GATEPASS_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+_CONN_MAX_AGE = int(os.environ.get("GATEPASS_CONN_MAX_AGE", "0"))
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": parse_database_url(os.environ["DATABASE_URL"], _CONN_MAX_AGE)}
+else:
+    HOME.mkdir(parents=True, exist_ok=True)
+    DATABASES = {"default": sqlite_database(HOME / "gatepass.sqlite3")}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "gatepass.server.apps.GatepassConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # signs device API answers (X-Gatepass-Signature bound to the request's signature)
+    "gatepass.server.deviceauth.ResponseSigningMiddleware",
+]
+
+ROOT_URLCONF = "gatepass.server.urls"
+WSGI_APPLICATION = "gatepass.server.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("GATEPASS_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = HOME / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# a batch of 4096 records is 128 KiB; leave room, refuse anything much larger
+DATA_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "gatepass": {"handlers": ["console"], "level": os.environ.get("GATEPASS_LOG_LEVEL", "INFO")},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
+}

@@ -1,0 +1,30 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path, re_path
+
+from . import views
+from .api import api
+from .staticview import serve_static
+
+staff = [
+    path("", views.board, name="board"),
+    path("alerts/", views.alerts, name="alerts"),
+    path("alerts/<int:pk>/ack", views.alert_ack, name="alert_ack"),
+    path("events/", views.events, name="events"),
+    path("events.csv", views.events_csv, name="events_csv"),
+    path("devices/", views.devices, name="devices"),
+    path("rules/", views.rules, name="rules"),
+    path("rules/quarantine/<int:pk>/lift", views.quarantine_lift, name="quarantine_lift"),
+    path("passes/", views.passes, name="passes"),
+    path("passes/<int:pk>/card", views.pass_card, name="pass_card"),
+    path("passes/<int:pk>/revoke", views.pass_revoke, name="pass_revoke"),
+]
+
+urlpatterns = [
+    path("api/device/v1/", api.urls),
+    path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(template_name="gatepass/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    re_path(r"^static/(?P<path>.+)$", serve_static),
+    path("", include((staff, "gatepass"))),
+]

@@ -1,0 +1,398 @@
+"""Staff pages: board, alerts, event search + CSV, device health, rules, passes.
+
+Plain server-rendered templates, no JavaScript; pages that must stay live refresh
+themselves (meta refresh). Every page needs a login; changing rules or passes needs a
+staff account (is_staff).
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import secrets
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, user_passes_test
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from . import bundlesvc, forms
+from .ingest import reasons, record
+from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, Device, Event, Gap, Pass, Person,
+                     Quarantine, Unit)
+
+staff_required = user_passes_test(lambda u: u.is_active and u.is_staff)
+ROLE_NAMES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency")
+PAGE = 100
+ONLINE_S = 300  # a device not heard from for this long shows as offline
+
+
+def role_name(r):
+    if r is None:
+        return ""
+    return ROLE_NAMES[r] if 0 <= r < len(ROLE_NAMES) else "role%d" % r
+
+
+def kind_name(k):
+    return record.KIND_NAMES.get(k, "k%d" % k)
+
+
+def community_for(request) -> Community | None:
+    cid = request.GET.get("c") or request.session.get("community")
+    c = Community.objects.filter(pk=cid).first() if cid else None
+    if c is None:
+        c = Community.objects.order_by("created_at", "id").first()
+    if c is not None:
+        request.session["community"] = c.pk
+    return c
+
+
+def _ctx(request, c, **kw):
+    kw["community"] = c
+    kw["communities"] = Community.objects.only("id", "name").order_by("id")
+    kw["open_alerts"] = Alert.objects.filter(device__community=c, acknowledged_at__isnull=True).count() if c else 0
+    return kw
+
+
+def _no_community(request):
+    return render(request, "gatepass/empty.html", _ctx(request, None))
+
+
+def day_bounds(day: dt.date | None = None):
+    tz = timezone.get_current_timezone()
+    day = day or timezone.localdate()
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    return start, start + dt.timedelta(days=1)
+
+
+def board_rows(c: Community, day: dt.date | None = None):
+    """Per gate: in, out, denied, fever for one day (the daily public figures), from the
+    counters ingest keeps (models.DailyCount)."""
+    day = day or timezone.localdate()
+    devices = list(Device.objects.filter(community=c).only("id", "gate", "direction"))
+    counts = {r.device_id: r for r in DailyCount.objects.filter(device__community=c, day=day)}
+    rows, total = [], {"n_in": 0, "n_out": 0, "n_denied": 0, "n_fever": 0}
+    for d in devices:
+        r = counts.get(d.id)
+        row = {"device": d, "gate": d.gate, "direction": d.get_direction_display()}
+        for k in total:
+            row[k] = getattr(r, k) if r is not None else 0
+            total[k] += row[k]
+        rows.append(row)
+    return rows, total
+
+
+def board_rows_from_events(c: Community, day: dt.date | None = None):
+    """The same figures counted from the events themselves (checks and recounts)."""
+    start, end = day_bounds(day)
+    out = {}
+    for r in (Event.objects.filter(device__community=c, at__gte=start, at__lt=end, kind=record.K_PASSAGE)
+              .values("device_id")
+              .annotate(n_in=Count("id", filter=Q(allowed=True, direction=1)),
+                        n_out=Count("id", filter=Q(allowed=True, direction=2)),
+                        n_denied=Count("id", filter=Q(allowed=False)),
+                        n_fever=Count("id", filter=Q(fever=True)))):
+        out[r["device_id"]] = (r["n_in"], r["n_out"], r["n_denied"], r["n_fever"])
+    return out
+
+
+@login_required
+def board(request):
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    day = timezone.localdate()
+    if request.GET.get("day"):
+        try:
+            day = dt.date.fromisoformat(request.GET["day"])
+        except ValueError:
+            pass
+    rows, total = board_rows(c, day)
+    now = timezone.now()
+    quarantines = Quarantine.objects.filter(community=c, start__lte=now, end__gt=now)
+    return render(request, "gatepass/board.html", _ctx(
+        request, c, rows=rows, total=total, day=day, quarantines=quarantines, refresh=30,
+        inside=total["n_in"] - total["n_out"]))
+
+
+@login_required
+def alerts(request):
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    qs = Alert.objects.filter(device__community=c).select_related("event", "device", "acknowledged_by")
+    show_all = request.GET.get("all") == "1"
+    if not show_all:
+        qs = qs.filter(acknowledged_at__isnull=True)
+    items = []
+    pids = set()
+    rows = list(qs.order_by("-at")[:200])
+    for a in rows:
+        pids.add(a.event.pid)
+    passes = {p.pid: p for p in Pass.objects.filter(pid__in=pids).select_related("person")}
+    for a in rows:
+        items.append({"alert": a, "e": a.event, "reason": reasons.name(a.event.reason),
+                      "body": Event.c(a.event.body), "pass": passes.get(a.event.pid)})
+    return render(request, "gatepass/alerts.html", _ctx(request, c, items=items, show_all=show_all, refresh=5))
+
+
+@login_required
+@require_POST
+def alert_ack(request, pk: int):
+    a = get_object_or_404(Alert, pk=pk)
+    if a.acknowledged_at is None:
+        a.acknowledged_at = timezone.now()
+        a.acknowledged_by = request.user
+        a.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    return redirect("gatepass:alerts")
+
+
+def _event_filter(request, c: Community):
+    f = forms.EventFilter(request.GET or None, community=c)
+    qs = Event.objects.filter(device__community=c)
+    if f.is_bound and f.is_valid():
+        d = f.cleaned_data
+        tz = timezone.get_current_timezone()
+        if d.get("date_from"):
+            qs = qs.filter(at__gte=dt.datetime.combine(d["date_from"], dt.time.min, tzinfo=tz))
+        if d.get("date_to"):
+            qs = qs.filter(at__lt=dt.datetime.combine(d["date_to"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz))
+        if d.get("device"):
+            qs = qs.filter(device_id=d["device"])
+        if d.get("kind"):
+            qs = qs.filter(kind=int(d["kind"]))
+        if d.get("reason") not in (None, ""):
+            qs = qs.filter(reason=int(d["reason"]), kind=record.K_PASSAGE)
+        if d.get("pid"):
+            qs = qs.filter(pid__startswith=d["pid"].lower())
+        if d.get("outcome") == "allowed":
+            qs = qs.filter(allowed=True)
+        elif d.get("outcome") == "denied":
+            qs = qs.filter(allowed=False, kind=record.K_PASSAGE)
+        if d.get("fever"):
+            qs = qs.filter(fever=True)
+        if d.get("urgent"):
+            qs = qs.filter(urgent=True)
+    return f, qs
+
+
+def _event_row(e: Event) -> dict:
+    return {
+        "e": e, "kind": kind_name(e.kind), "reason": reasons.name(e.reason) if e.kind == record.K_PASSAGE else "",
+        "role": role_name(e.role), "body": Event.c(e.body), "obj": Event.c(e.obj), "amb": Event.c(e.amb),
+        "direction": {1: "in", 2: "out"}.get(e.direction, ""),
+    }
+
+
+@login_required
+def events(request):
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    f, qs = _event_filter(request, c)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    # no COUNT(*) over millions of rows: fetch one extra row to know there is a next page
+    chunk = list(qs.select_related("device").order_by("-at", "-id")[(page - 1) * PAGE: page * PAGE + 1])
+    has_next = len(chunk) > PAGE
+    rows = [_event_row(e) for e in chunk[:PAGE]]
+    q = request.GET.copy()
+    q.pop("page", None)
+    return render(request, "gatepass/events.html", _ctx(
+        request, c, form=f, rows=rows, page=page, has_next=has_next, query=q.urlencode()))
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+CSV_COLUMNS = ["device", "gate", "seq", "time_utc", "time_trusted", "kind", "reason_code", "reason",
+               "allowed", "direction", "role", "pass_id", "body_c", "object_c", "ambient_c", "aux",
+               "flags", "urgent", "received_utc"]
+
+
+@login_required
+def events_csv(request):
+    c = community_for(request)
+    if c is None:
+        raise Http404("no community")
+    _, qs = _event_filter(request, c)
+    gates = dict(Device.objects.filter(community=c).values_list("id", "gate"))
+    w = csv.writer(_Echo())
+
+    def iso(t):
+        return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def rows():
+        yield w.writerow(CSV_COLUMNS)
+        for e in qs.order_by("at", "device_id", "seq").iterator(chunk_size=2000):
+            yield w.writerow([
+                e.device_id, gates.get(e.device_id, ""), e.seq, iso(e.at), int(e.time_trusted), kind_name(e.kind),
+                e.reason, reasons.name(e.reason) if e.kind == record.K_PASSAGE else "", int(e.allowed),
+                {1: "in", 2: "out"}.get(e.direction, ""), role_name(e.role), e.pid,
+                "" if e.body is None else "%.2f" % (e.body / 100), "" if e.obj is None else "%.2f" % (e.obj / 100),
+                "" if e.amb is None else "%.2f" % (e.amb / 100), e.aux, e.flags, int(e.urgent), iso(e.received_at),
+            ])
+
+    resp = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    resp["Content-Disposition"] = 'attachment; filename="gatepass-events-%s.csv"' % timezone.localdate().isoformat()
+    return resp
+
+
+@login_required
+def devices(request):
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    now = timezone.now()
+    version = bundlesvc.current_version(c.pk)
+    rows = []
+    for d in Device.objects.filter(community=c):
+        rows.append({
+            "d": d, "online": d.last_seen is not None and (now - d.last_seen).total_seconds() < ONLINE_S,
+            "bundle_current": d.bundle_version == version,
+            "gaps": Gap.objects.filter(device=d).count(),
+        })
+    failures = AuthFailure.objects.order_by("-at")[:50]
+    return render(request, "gatepass/devices.html", _ctx(
+        request, c, rows=rows, failures=failures, bundle_version=version, refresh=30))
+
+
+@login_required
+def rules(request):
+    """Community mode, threshold and quarantines."""
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    mode_form = forms.ModeForm(initial={"mode": c.mode, "threshold": c.threshold_cc / 100})
+    q_form = forms.QuarantineForm()
+    if request.method == "POST":
+        if not request.user.is_staff:
+            messages.error(request, "Only staff accounts may change the rules.")
+            return redirect("gatepass:rules")
+        if "set_mode" in request.POST:
+            mode_form = forms.ModeForm(request.POST)
+            if mode_form.is_valid():
+                c.mode = int(mode_form.cleaned_data["mode"])
+                c.threshold_cc = int(round(mode_form.cleaned_data["threshold"] * 100))
+                c.save()
+                messages.success(request, "Mode %s, threshold %.2f C: bundle version %d." % (
+                    c.mode_name, c.threshold_c, c.bundle_version))
+                return redirect("gatepass:rules")
+        elif "add_quarantine" in request.POST:
+            q_form = forms.QuarantineForm(request.POST)
+            if q_form.is_valid():
+                d = q_form.cleaned_data
+                start = timezone.now()
+                q = Quarantine(community=c, building=d["building"], entrance=d["entrance"] or 0,
+                               room=d["room"] or 0, start=start,
+                               end=start + dt.timedelta(days=d["days"]), note=d["note"])
+                q.full_clean()
+                q.save()
+                messages.success(request, "Quarantine of %s until %s." % (
+                    q.unit_text, timezone.localtime(q.end).strftime("%Y-%m-%d %H:%M")))
+                return redirect("gatepass:rules")
+    now = timezone.now()
+    qs = Quarantine.objects.filter(community=c, end__gt=now - dt.timedelta(days=30)).order_by("-start")
+    rows = [{"q": q, "active": q.active_at(now), "ended": q.end <= now} for q in qs]
+    return render(request, "gatepass/rules.html", _ctx(
+        request, c, mode_form=mode_form, q_form=q_form, quarantines=rows, modes=MODE_CHOICES,
+        bundle_version=c.bundle_version))
+
+
+@login_required
+@staff_required
+@require_POST
+def quarantine_lift(request, pk: int):
+    q = get_object_or_404(Quarantine, pk=pk)
+    now = timezone.now()
+    if q.end > now:
+        q.end = max(now, q.start)
+        q.save()
+        messages.success(request, "Quarantine of %s lifted." % q.unit_text)
+    return redirect("gatepass:rules")
+
+
+@login_required
+def passes(request):
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    qs = Pass.objects.filter(community=c).select_related("person")
+    term = request.GET.get("q", "").strip()
+    if term:
+        qs = qs.filter(Q(person__name__icontains=term) | Q(cti__startswith=term.lower()) | Q(label__icontains=term))
+    form = forms.PassForm()
+    if request.method == "POST":
+        if not request.user.is_staff:
+            messages.error(request, "Only staff accounts may issue passes.")
+            return redirect("gatepass:passes")
+        form = forms.PassForm(request.POST)
+        if form.is_valid():
+            try:
+                p = issue_pass(c, **form.cleaned_data)
+            except ValueError as e:
+                form.add_error(None, str(e))
+            else:
+                messages.success(request, "Pass %s issued." % p.cti)
+                return redirect("gatepass:pass_card", pk=p.pk)
+    return render(request, "gatepass/passes.html", _ctx(request, c, passes=qs[:200], form=form, term=term))
+
+
+def issue_pass(c: Community, name: str, phone: str = "", role: int = 0, building: int = 0, entrance: int = 0,
+               room: int = 0, dirs: int = 3, label: str = "", days: int = 30, **_ignored) -> Pass:
+    """Issue, sign and store a pass for a (new) person (gatepass.issue does the signing)."""
+    from gatepass import issue as gp_issue
+
+    key = bundlesvc.issuing_key(c)
+    if key is None:
+        raise ValueError("this server holds no private issuer key for %s (add one in the admin)" % c.pk)
+    now = int(timezone.now().timestamp())
+    spec = gp_issue.new_spec(community=c.pk, role=int(role), unit=(building, entrance, room), dirs=int(dirs),
+                             label=label, nbf=now - 60, exp=now + int(days) * 86400, iat=now,
+                             cti=secrets.token_bytes(gp_issue.CTI_LEN))
+    ip = gp_issue.issue(key, spec)
+    with transaction.atomic():
+        unit = None
+        if building:
+            unit, _ = Unit.objects.get_or_create(community=c, building=building, entrance=entrance, room=room)
+        person = Person.objects.create(community=c, name=name, phone=phone, unit=unit)
+        p = Pass.objects.create(
+            community=c, cti=spec.cti.hex(), person=person, role=spec.role, building=building, entrance=entrance,
+            room=room, dirs=spec.dirs, label=label, kid=key.kid.hex(),
+            nbf=dt.datetime.fromtimestamp(spec.nbf, dt.timezone.utc),
+            exp=dt.datetime.fromtimestamp(spec.exp, dt.timezone.utc), text=ip.text)
+    return p
+
+
+@login_required
+def pass_card(request, pk: int):
+    p = get_object_or_404(Pass.objects.select_related("person", "community"), pk=pk)
+    svg = ""
+    if p.text:
+        from gatepass import issue as gp_issue
+
+        svg = gp_issue.qr_code(p.text).svg_inline(scale=4, border=2)
+    return render(request, "gatepass/card.html", {"p": p, "qr_svg": svg, "role": role_name(p.role),
+                                                  "community": p.community})
+
+
+@login_required
+@staff_required
+@require_POST
+def pass_revoke(request, pk: int):
+    p = get_object_or_404(Pass, pk=pk)
+    if not p.revoked:
+        p.revoked = True
+        p.revoked_reason = request.POST.get("reason", "")[:200]
+        p.save()
+        messages.success(request, "Pass %s revoked: gates get it with bundle version %d." % (
+            p.cti, Community.objects.get(pk=p.community_id).bundle_version))
+    return HttpResponseRedirect(reverse("gatepass:passes"))
