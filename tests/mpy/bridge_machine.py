@@ -85,7 +85,8 @@ if _bridge.hw == "sim":
         def __init__(self, id, mode=-1, pull=-1, value=None, drive=None, hold=None):
             self._id = id
             self._mode = mode
-            self._v = 0
+            # an input with its pull-up reads high, like an unpressed button on a board
+            self._v = 1 if pull == 2 else 0
             if value is not None:
                 self.value(value)
 
