@@ -211,12 +211,13 @@ def test_policy_accepts_the_real_pass_class():
     assert not d.allow and d.reason == reasons.MODE_CONTROL
 
 
-def test_reason_codes_doc_lists_every_code_with_its_name_and_message():
+@pytest.mark.parametrize("doc_path", ["docs/reason-codes.md", "README.md"])
+def test_reason_codes_doc_lists_every_code_with_its_name_and_message(doc_path):
     from pathlib import Path
 
     from app import reasons as r
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "reason-codes.md").read_text()
+    doc = (Path(__file__).resolve().parents[1] / doc_path).read_text()
     rows = {}
     for line in doc.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
