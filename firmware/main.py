@@ -40,6 +40,8 @@ from app import config as _config
 from app import gate as _gate
 from app import lists as _lists
 from app import settings as _st
+from app.aio import sleep_ms
+from app.fsutil import write_atomic
 
 BOARD = "board.json"
 CONFIG = "config.json"
@@ -80,13 +82,6 @@ def _mkdir(p):
         os.mkdir(p)
     except OSError:
         pass
-
-
-def _sleep_ms(ms):
-    f = getattr(asyncio, "sleep_ms", None)
-    if f is not None:
-        return f(ms)
-    return asyncio.sleep(ms / 1000)
 
 
 def _relay_only(raw):
@@ -218,7 +213,7 @@ class App:
         """Feed the watchdog only while everything is healthy; a dead or stalled task
         means no more feeding, and the watchdog resets the board."""
         while True:
-            await _sleep_ms(FEED_MS)
+            await sleep_ms(FEED_MS)
             if self.healthy():
                 if self.wdt is not None:
                     self.wdt.feed()
@@ -229,7 +224,7 @@ class App:
 
     async def housekeeping(self):
         while True:
-            await _sleep_ms(HOUSEKEEP_MS)
+            await sleep_ms(HOUSEKEEP_MS)
             c = self.clock
             if c is not None:
                 c.persist()  # writes at most every CLOCK_PERSIST_S
@@ -412,9 +407,7 @@ def _config_changed(data, text):
             return crc, False
     except OSError:
         pass
-    with open(p + ".tmp", "wb") as f:
-        f.write(crc.to_bytes(4, "little"))
-    os.rename(p + ".tmp", p)
+    write_atomic(p, (crc.to_bytes(4, "little"),))
     return crc, True
 
 

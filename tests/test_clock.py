@@ -7,7 +7,7 @@ import datetime as dt
 
 from hypothesis import given, settings, strategies as st
 
-from app import clock
+from app import clock, fsutil
 from app.clock import EPOCH_OFFSET, Clock
 
 NOW = 1767225600
@@ -126,7 +126,7 @@ def test_floor_write_is_atomic(tmp_path, monkeypatch):
     def cut(a, b):
         raise OSError("power cut during rename")
 
-    monkeypatch.setattr(clock.os, "rename", cut)
+    monkeypatch.setattr(fsutil.os, "rename", cut)  # the floor is written through fsutil
     port.t += 10**5
     try:
         c.persist(True)

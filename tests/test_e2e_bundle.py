@@ -105,7 +105,7 @@ def test_staff_changes_reach_the_next_decision_and_forgeries_are_refused(srv):
             return body[:i + 2] + bytes([body[i + 2] ^ 0x01]) + body[i + 3:]
 
         srv.proxy.tamper = flip
-        srv.proxy.set_path_script("/bundle", ["tamper", "tamper"])
+        srv.proxy.set_path_script("/bundle", ["tamper"] * 1000)  # every fetch, retries included
         before = [a.store.version for a in apps]
         v = version(srv)
         srv.shell("from gatepass.server.models import Community; c = Community.objects.get(pk='maple'); "
@@ -138,7 +138,7 @@ def test_staff_changes_reach_the_next_decision_and_forgeries_are_refused(srv):
         old_raw["b"] = open(gin.flash / "data" / bundle.CURRENT, "rb").read()
         b_old = bundle.decode(old_raw["b"])
         srv.proxy.tamper = replay_old
-        srv.proxy.set_path_script("/bundle", ["tamper", "tamper"])
+        srv.proxy.set_path_script("/bundle", ["tamper"] * 1000)  # every fetch, retries included
         n_rej = [a.store.rejected for a in apps]
         srv.shell("from gatepass.server.models import Community; c = Community.objects.get(pk='maple'); "
                   "c.device_settings = {'unlock_s': 6}; c.save()")

@@ -7,31 +7,17 @@ from __future__ import annotations
 import pytest
 
 from app import reasons, record
+from gate_helpers import COMMUNITY, NOW, passes, site, trusting  # noqa: F401 (fixtures)
 from gatepass import bundles
 from gatepass import keys as keylib
-from gatepass.simgate import DEFAULT_START, PassMaker, Site
 
-NOW = DEFAULT_START
 ISSUER = keylib.from_scalar(0x1D1D1D, kid=b"\x01\x02\x03\x04")
 BUNDLE_KEY = keylib.from_scalar(0xB0B0B0, kid=b"\xbb\x01")
-COMMUNITY = "greenhill"
-
-
-@pytest.fixture
-def site():
-    with Site(NOW) as s:
-        yield s
-
-
-@pytest.fixture
-def passes():
-    return PassMaker(ISSUER, COMMUNITY, NOW)
 
 
 def gate(site, direction="in", board="esp32-devkitc", settings=None, trusted=True, name=None):
     g = site.add(name or direction, direction, board=board, community=COMMUNITY,
-                 keys=[(ISSUER.kid, ISSUER.pub65)], bundle_keys=[(BUNDLE_KEY.kid, BUNDLE_KEY.pub65)],
-                 settings=settings)
+                 settings=settings, **trusting(ISSUER, BUNDLE_KEY))
     app = g.boot()
     assert app.status == "run", app.error
     site.start(g)

@@ -3,6 +3,7 @@ firmware: the relay (pin history from construction on), the watchdog, safe mode,
 configuration, crashes, power cuts, scans at the wrong moment, door alarms."""
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -10,31 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import reasons, record
+from gate_helpers import COMMUNITY, NOW, config_trusting, passes, site  # noqa: F401 (fixtures)
 from gatepass import bundles, sim
 from gatepass import keys as keylib
-from gatepass.simgate import DEFAULT_START, PassMaker, Site, device_config
+from gatepass.simgate import PassMaker, Site
 
-NOW = DEFAULT_START
 ISSUER = keylib.from_scalar(0x2E2E2E, kid=b"\x05\x06")
 BUNDLE_KEY = keylib.from_scalar(0xB1B1B1, kid=b"\xbb\x02")
-COMMUNITY = "greenhill"
 PROFILES = sim.profile_names()
-
-
-def config(name="g", direction="in", **kw):
-    return device_config(name, direction, COMMUNITY, [(ISSUER.kid, ISSUER.pub65)],
-                         [(BUNDLE_KEY.kid, BUNDLE_KEY.pub65)], **kw)
-
-
-@pytest.fixture
-def site():
-    with Site(NOW) as s:
-        yield s
-
-
-@pytest.fixture
-def passes():
-    return PassMaker(ISSUER, COMMUNITY, NOW)
+config = functools.partial(config_trusting, ISSUER, BUNDLE_KEY)  # config(name="g", direction="in", **kw)
 
 
 def running(site, direction="in", board="esp32-devkitc", name="g", **kw):

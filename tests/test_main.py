@@ -1,40 +1,25 @@
 """firmware/main.py: how the device is put together from its files, across reboots."""
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
 
 from app import reasons, record, roles
+from gate_helpers import COMMUNITY, NOW, config_trusting, passes, site  # noqa: F401 (fixtures)
 from gatepass import bundles, sim
 from gatepass import keys as keylib
 from gatepass.sim.fw import fw_import
-from gatepass.simgate import DEFAULT_START, PassMaker, Site, device_config
+from gatepass.simgate import PassMaker
 
 with sim.installed():  # main.py imports machine: the simulator's while it loads
     main = fw_import("main")
 
-NOW = DEFAULT_START
 ISSUER = keylib.from_scalar(0x3F3F3F, kid=b"\x07")
 NEW_ISSUER = keylib.from_scalar(0x4A4A4A, kid=b"\x08")
 BUNDLE_KEY = keylib.from_scalar(0xB2B2B2, kid=b"\xbb\x03")
-COMMUNITY = "greenhill"
-
-
-def config(name="g", direction="in", **kw):
-    return device_config(name, direction, COMMUNITY, [(ISSUER.kid, ISSUER.pub65)],
-                         [(BUNDLE_KEY.kid, BUNDLE_KEY.pub65)], **kw)
-
-
-@pytest.fixture
-def site():
-    with Site(NOW) as s:
-        yield s
-
-
-@pytest.fixture
-def passes():
-    return PassMaker(ISSUER, COMMUNITY, NOW)
+config = functools.partial(config_trusting, ISSUER, BUNDLE_KEY)  # config(name="g", direction="in", **kw)
 
 
 def boot(g, site, **kw):

@@ -23,6 +23,7 @@ from micropython import const
 
 from app import cbor, cose, lists, p256, reasons, record
 from app import settings as _settings
+from app.fsutil import write_atomic
 
 MAX_BYTES = const(49152)  # bundle size accepted (RAM: the payload is decoded whole)
 CURRENT = "bundle.cbor"
@@ -194,13 +195,8 @@ def decode(data, keys=None):
 
 
 def _write_atomic(path, data, chunk=512):
-    tmp = path + ".tmp"
     mv = memoryview(data)
-    with open(tmp, "wb") as f:
-        for i in range(0, len(mv), chunk):
-            f.write(mv[i:i + chunk])
-        f.flush()
-    os.rename(tmp, path)
+    write_atomic(path, (mv[i:i + chunk] for i in range(0, len(mv), chunk)))
 
 
 def _read(path):

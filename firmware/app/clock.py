@@ -12,11 +12,12 @@ ESP32, 1970 on the unix and WebAssembly ports) is converted here and only here:
   lower bound on the real time: the policy may still deny certainly-expired passes.
 """
 import binascii
-import os
 import struct
 import time
 
 from micropython import const
+
+from app.fsutil import write_atomic
 
 EPOCH_OFFSET = const(946684800)  # seconds from 1970-01-01 to 2000-01-01
 
@@ -44,14 +45,6 @@ def to_unix(port_s, offset):
 def to_port(unix_s, offset):
     """Unix seconds -> port-epoch seconds (for setting the port's RTC)."""
     return int(unix_s) - offset
-
-
-def _write_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-    os.rename(tmp, path)  # LittleFS: replaces atomically
 
 
 def _read_floor(path):
@@ -180,7 +173,7 @@ class Clock:
         b = bytearray(8)
         struct.pack_into("<I", b, 0, t)
         struct.pack_into("<I", b, 4, binascii.crc32(memoryview(b)[0:4]) & 0xFFFFFFFF)
-        _write_atomic(self._path, b)
+        write_atomic(self._path, (b,))
         self._floor = t
         self._written = t
         return True

@@ -6,9 +6,9 @@ Stored as JSON at /config.json, replaced atomically (temp file + rename). `load(
 ConfigError naming the bad field, so main.py can show it and stay locked.
 """
 import json
-import os
 
 from app import roles
+from app.fsutil import write_atomic
 
 PATH = "/config.json"
 _DIRECTIONS = {"in": roles.IN, "out": roles.OUT}
@@ -141,7 +141,4 @@ def load(path=PATH):
 def save(d, path=PATH):
     """Validate and write atomically: a power cut leaves the old or the new file, never half."""
     Config(d)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(d))
-    os.rename(tmp, path)
+    write_atomic(path, (json.dumps(d).encode(),))

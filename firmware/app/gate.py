@@ -27,6 +27,7 @@ import time
 from micropython import const
 
 from app import passes, policy, reasons, record, roles, thermo
+from app.aio import sleep_ms
 
 # indicator patterns: the numbers of drivers.indicator (app/ does not import drivers/)
 SHOW_ALLOW = const(1)
@@ -54,14 +55,6 @@ DOOR = const(2)  # unlocked or open after an allowed passage
 
 _RETRY = (reasons.NO_READING, reasons.UNSTABLE, reasons.IMPLAUSIBLE)
 _I32 = const(0x7FFFFFFF)
-
-
-def _sleep_ms(ms):
-    # MicroPython has asyncio.sleep_ms; CPython (the simulator) only sleep(seconds)
-    f = getattr(asyncio, "sleep_ms", None)
-    if f is not None:
-        return f(ms)
-    return asyncio.sleep(ms / 1000)
 
 
 def wrap(msg, extra="", cols=16):
@@ -439,7 +432,7 @@ class Gate:
         while time.ticks_diff(deadline, time.ticks_ms()) > 0:
             self.show(SHOW_BUSY, reasons.message(r))
             self.beat()
-            await _sleep_ms(self.retry_gap_ms)
+            await sleep_ms(self.retry_gap_ms)
             r = await thermo.measure_async(self._read, self.params)
             if r not in _RETRY:
                 break
@@ -573,7 +566,7 @@ class Gate:
             r = sc.poll() if sc is not None else None
             if r is not None:
                 await self.on_scan(r)
-            await _sleep_ms(self.poll_ms)
+            await sleep_ms(self.poll_ms)
 
     # ---- door
 

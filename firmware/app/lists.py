@@ -17,20 +17,12 @@ import struct
 from micropython import const
 
 from app import record
+from app.fsutil import write_atomic
 
 REVOKED = "revoked.bin"
 QUARANTINE = "quarantine.bin"
 W_PASS = const(8)
 W_UNIT = const(6)
-
-
-def _write_atomic_chunks(path, chunks):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        for c in chunks:
-            f.write(c)
-        f.flush()
-    os.rename(tmp, path)
 
 
 def _size(path):
@@ -62,7 +54,7 @@ def write_sorted(path, keys, width):
         if k != prev:
             out.append(k)
         prev = k
-    _write_atomic_chunks(path, out)
+    write_atomic(path, out)
     return len(out)
 
 
@@ -182,7 +174,7 @@ class Passback:
         self._ent = bytearray(_SLOT)
         if _size(path) != slots * _SLOT:
             z = bytes(_SLOT * _WIN)
-            _write_atomic_chunks(path, [z] * (slots // _WIN) + [bytes(_SLOT * (slots % _WIN))])
+            write_atomic(path, [z] * (slots // _WIN) + [bytes(_SLOT * (slots % _WIN))])
 
     def _base(self, pid):
         return (binascii.crc32(pid) & 0xFFFFFFFF) % (self.slots - _WIN + 1)

@@ -245,16 +245,12 @@ def measure(read, params, sleep_ms=None):
 
 async def measure_async(read, params):
     """measure() for asyncio tasks: sleeps without blocking the other tasks."""
-    import asyncio
+    from app.aio import sleep_ms
 
-    sleep_ms = getattr(asyncio, "sleep_ms", None)  # MicroPython; CPython has only sleep()
     s = Sampler(params)
     while not s.complete:
         if s.n:
-            if sleep_ms is not None:
-                await sleep_ms(params.interval_ms)
-            else:
-                await asyncio.sleep(params.interval_ms / 1000)
+            await sleep_ms(params.interval_ms)
         _take(s, read)
     return s.result()
 

@@ -13,6 +13,7 @@ import time
 from micropython import const
 
 from app import httpc, uplink
+from app.aio import sleep_ms
 
 ST_OFF = const(0)  # no server configured
 ST_NO_WIFI = const(1)
@@ -24,13 +25,6 @@ STATE_NAMES = ("off", "no_wifi", "ok", "backlog", "retry", "auth")
 
 _POLL_MS = const(1000)
 _IDLE_WAIT_MS = const(30000)  # longest wait for an idle gate before a blocking step
-
-
-def _sleep_ms(ms):
-    f = getattr(asyncio, "sleep_ms", None)
-    if f is not None:
-        return f(ms)
-    return asyncio.sleep(ms / 1000)
 
 
 class _Mono:
@@ -88,7 +82,7 @@ class UplinkTask:
     async def _wait_idle(self):
         waited = 0
         while self.idle is not None and not self.idle() and waited < _IDLE_WAIT_MS:
-            await _sleep_ms(100)
+            await sleep_ms(100)
             waited += 100
 
     async def _sleep(self, ms):
@@ -96,7 +90,7 @@ class UplinkTask:
         c0 = self._connects()
         while ms > 0 and not self._stop:
             step = ms if ms < self.poll_ms else self.poll_ms
-            await _sleep_ms(step)
+            await sleep_ms(step)
             ms -= step
             if self._connects() != c0 and self._wifi_up():
                 self.up.backoff.reset()

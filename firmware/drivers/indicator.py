@@ -13,7 +13,7 @@ import time
 from machine import Pin
 from micropython import const
 
-from drivers.aio import sleep_ms
+from app.aio import sleep_ms
 
 ALLOW = const(1)
 DENY = const(2)

@@ -20,7 +20,7 @@ import time
 
 from micropython import const
 
-from drivers.aio import sleep_ms
+from app.aio import sleep_ms
 
 # scan modes: zone 0x0000 bits 1:0
 MANUAL = const(0)

@@ -25,18 +25,11 @@ from a separate instance driven call by call (HEAP_STEPS). Last stdout line: JSO
 import gc
 import json
 import sys
-import time
 
 BATCH = 10
 
 
 # ---- MicroPython side -------------------------------------------------------------
-
-
-def _median(xs):
-    xs = sorted(xs)
-    k = len(xs)
-    return xs[k // 2] if k & 1 else (xs[k // 2 - 1] + xs[k // 2]) / 2
 
 
 class _Relay:
@@ -117,6 +110,7 @@ def mp_main(path, workdir):
     import os
 
     from app import passes, record, thermo
+    from bench_p256 import batch_ms as _batch_ms, median
 
     g, keys, community, now = build(path, workdir)
     log = g.log
@@ -131,13 +125,7 @@ def mp_main(path, workdir):
         return 0 if isinstance(passes.validate(t, keys, community, now), int) else 1
 
     def batch_ms(fn, items):
-        t0 = time.ticks_ms()
-        ok = 0
-        for t in items:
-            ok += fn(t)
-        dt = time.ticks_diff(time.ticks_ms(), t0)
-        assert ok == len(items), "a valid pass was refused"
-        return dt / len(items)
+        return _batch_ms(fn, items, "a valid pass was refused")
 
     seg = workdir + "/log/00000001.seg"
     size0 = os.stat(seg)[6]
@@ -165,8 +153,8 @@ def mp_main(path, workdir):
     gc.enable()
     res = {
         "decisions": rounds * BATCH,
-        "decision_ms_median": _median(dec_ms),
-        "validate_ms_median": _median(bare_ms),
+        "decision_ms_median": median(dec_ms),
+        "validate_ms_median": median(bare_ms),
         "decision_alloc_bytes": alloc,
         "validate_alloc_bytes": valloc,
         "log_record_bytes": rec_bytes,
@@ -245,6 +233,7 @@ def run(count=300, rt=None):
     head = "%s %s %s %d\n" % (key.pub65.hex(), key.kid.hex(), community, now)
     files = {
         "/bench/bench_decision.py": (here / "bench_decision.py").read_text(),
+        "/bench/bench_p256.py": (here / "bench_p256.py").read_text(),  # shared timing helpers
         "/bench/decision.txt": head + "\n".join(texts) + "\n",
     }
     code = "import bench_decision\nbench_decision.mp_main('/bench/decision.txt', '/benchgate')\n"

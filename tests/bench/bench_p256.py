@@ -41,21 +41,45 @@ def load_cases(path):
     return pub, items
 
 
+# timing helpers shared by the benchmarks (bench_pass and bench_decision ship this file too)
+
 def median(xs):
     xs = sorted(xs)
     k = len(xs)
     return xs[k // 2] if k & 1 else (xs[k // 2 - 1] + xs[k // 2]) / 2
 
 
-def batch_ms(fn, items):
-    """Per-call ms of fn(msg, sig) over all items, timed together; asserts all verify."""
+def batch_ms(fn, items, what='a valid signature did not verify'):
+    """Per-call ms of fn(item) over all items, timed together; asserts every call returned
+    true (`what` says what failed otherwise)."""
     t0 = time.ticks_ms()
     ok = 0
-    for m, s in items:
-        ok += fn(m, s)
+    for it in items:
+        ok += fn(it)
     dt = time.ticks_diff(time.ticks_ms(), t0)
-    assert ok == len(items), 'a valid signature did not verify'
+    assert ok == len(items), what
     return dt / len(items)
+
+
+def interleaved_ms(fast, refs, items, ref_count, what, batch=BATCH):
+    """batch_ms of `fast` over consecutive `batch`-item batches of `items`, and of each of the
+    slow references `refs` on one item every few batches (at most `ref_count` items), so that
+    both see the same machine load and heap state: the WebAssembly port only collects
+    garbage between top-level calls, so a run's heap only grows.
+    Returns (fast ms list, [ms list per reference])."""
+    fast_ms = []
+    ref_ms = [[] for _ in refs]
+    done = 0
+    rounds = len(items) // batch
+    every = max(1, rounds // max(1, ref_count))
+    for i in range(rounds):
+        fast_ms.append(batch_ms(fast, items[i * batch:(i + 1) * batch], what))
+        if i % every == 0 and done < ref_count:
+            one = items[done:done + 1]
+            for fn, ms in zip(refs, ref_ms):
+                ms.append(batch_ms(fn, one, what))
+            done += 1
+    return fast_ms, ref_ms
 
 
 def alloc_per_verify(fn, items):
@@ -73,9 +97,7 @@ def alloc_per_verify(fn, items):
 def mp_main(cases_path, naive_count):
     """Run the benchmark (under MicroPython); print one '@@P256@@' JSON line.
 
-    The references run interleaved with the fast verifier (one naive verify every few
-    batches) so that both see the same machine load and heap state: the WebAssembly
-    port only collects garbage between top-level calls, so a run's heap only grows.
+    The references run interleaved with the fast verifier (interleaved_ms).
     """
     from app import p256
     import naive_p256
@@ -87,22 +109,15 @@ def mp_main(cases_path, naive_count):
     key = p256.PublicKey(pub)
     key_ms = time.ticks_diff(time.ticks_ms(), t0)
     verify = key.verify
-    batch_ms(verify, items[:BATCH])  # warm-up: the wasm JIT tiers up
     naive = lambda m, s: naive_p256.verify(pub, m, s)  # noqa: E731
     shamir = lambda m, s: naive_p256.verify_shamir(pub, m, s)  # noqa: E731
-    fast_ms = []
-    naive_ms = []
-    shamir_ms = []
-    rounds = len(items) // BATCH
-    every = max(1, rounds // max(1, naive_count))
-    for i in range(rounds):
-        fast_ms.append(batch_ms(verify, items[i * BATCH:(i + 1) * BATCH]))
-        if i % every == 0 and len(naive_ms) < naive_count:
-            one = items[len(naive_ms):len(naive_ms) + 1]
-            naive_ms.append(batch_ms(naive, one))
-            shamir_ms.append(batch_ms(shamir, one))
+    # the timing helpers call fn(item); items are (msg, sig) pairs
+    pair = lambda fn: lambda ms: fn(ms[0], ms[1])  # noqa: E731
+    batch_ms(pair(verify), items[:BATCH])  # warm-up: the wasm JIT tiers up
+    fast_ms, (naive_ms, shamir_ms) = interleaved_ms(pair(verify), (pair(naive), pair(shamir)), items,
+                                                    naive_count, 'a valid signature did not verify')
     res = {
-        'verifies': rounds * BATCH,
+        'verifies': len(fast_ms) * BATCH,
         'verify_ms_median': median(fast_ms),
         'verify_ms_min_batch': min(fast_ms),
         'naive_verifies': len(naive_ms),

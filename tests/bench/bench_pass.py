@@ -13,7 +13,6 @@ bytes one validate() allocates with the collector disabled. Last stdout line: JS
 import gc
 import json
 import sys
-import time
 
 BATCH = 10
 
@@ -21,14 +20,9 @@ BATCH = 10
 # ---- MicroPython side -------------------------------------------------------------
 
 
-def _median(xs):
-    xs = sorted(xs)
-    k = len(xs)
-    return xs[k // 2] if k & 1 else (xs[k // 2 - 1] + xs[k // 2]) / 2
-
-
 def mp_main(path, naive_count):
     from app import p256, passes
+    from bench_p256 import batch_ms, interleaved_ms, median
     import naive_p256
 
     with open(path) as f:
@@ -49,24 +43,9 @@ def mp_main(path, naive_count):
         s = passes.decode(t)
         return naive_p256.verify(pub, s.tbs(), s.signature)
 
-    def batch_ms(fn, items):
-        t0 = time.ticks_ms()
-        ok = 0
-        for t in items:
-            ok += fn(t)
-        dt = time.ticks_diff(time.ticks_ms(), t0)
-        assert ok == len(items), "a valid pass was rejected"
-        return dt / len(items)
-
-    batch_ms(fast, texts[:BATCH])  # warm-up
-    fast_ms = []
-    naive_ms = []
-    rounds = len(texts) // BATCH
-    every = max(1, rounds // max(1, naive_count))
-    for i in range(rounds):
-        fast_ms.append(batch_ms(fast, texts[i * BATCH:(i + 1) * BATCH]))
-        if i % every == 0 and len(naive_ms) < naive_count:
-            naive_ms.append(batch_ms(naive, texts[len(naive_ms):len(naive_ms) + 1]))
+    rejected = "a valid pass was rejected"
+    batch_ms(fast, texts[:BATCH], rejected)  # warm-up
+    fast_ms, (naive_ms,) = interleaved_ms(fast, (naive,), texts, naive_count, rejected, BATCH)
     gc.collect()
     gc.disable()
     m0 = gc.mem_alloc()
@@ -75,13 +54,13 @@ def mp_main(path, naive_count):
     alloc = (gc.mem_alloc() - m0) // 20
     gc.enable()
     res = {
-        "passes": rounds * BATCH,
-        "verify_ms_median": _median(fast_ms),
+        "passes": len(fast_ms) * BATCH,
+        "verify_ms_median": median(fast_ms),
         "naive_passes": len(naive_ms),
-        "naive_ms_median": _median(naive_ms),
+        "naive_ms_median": median(naive_ms),
         "table_bytes": key.table_bytes(),
         "alloc_bytes_per_verify": alloc,
-        "pass_chars_median": _median([len(t) for t in texts]),
+        "pass_chars_median": median([len(t) for t in texts]),
     }
     res["speedup"] = round(res["naive_ms_median"] / res["verify_ms_median"], 2)
     print("@@PASS@@" + json.dumps(res))
@@ -122,6 +101,7 @@ def run(count=300, naive_count=12, rt=None):
     head = "%s %s %s %d\n" % (key.pub65.hex(), key.kid.hex(), community, now)
     files = {
         "/bench/bench_pass.py": (here / "bench_pass.py").read_text(),
+        "/bench/bench_p256.py": (here / "bench_p256.py").read_text(),  # shared timing helpers
         "/bench/naive_p256.py": (here / "naive_p256.py").read_text(),
         "/bench/passes.txt": head + "\n".join(texts) + "\n",
     }

@@ -73,6 +73,36 @@ def _device_error(e: Exception) -> click.ClickException:
     return click.ClickException(str(e))
 
 
+@contextlib.contextmanager
+def _closing_on_error(dev: Device, refused: tuple = (), restart: bool = False,
+                      as_error: type = click.ClickException):
+    """Close the board session on any error leaving the block. An error in `refused` (the
+    command's own refusal) closes with `restart` and becomes `as_error(str(e))`; a DeviceError
+    becomes a ClickException carrying the board's traceback; anything else is re-raised.
+    On success the command closes the session itself (it decides about the soft reset)."""
+    try:
+        yield dev
+    except refused as e:
+        dev.close(restart=restart)
+        raise as_error(str(e)) from None
+    except DeviceError as e:
+        dev.close()
+        raise _device_error(e) from None
+    except BaseException:
+        dev.close()
+        raise
+
+
+def _console(as_json: bool) -> Console:
+    """Human output: stdout, or stderr when stdout carries the JSON result."""
+    return _out() if not as_json else Console(file=sys.stderr, highlight=False)
+
+
+def _track(prog: Progress, task):
+    """A (done, total) progress callback updating `task` of `prog`."""
+    return lambda d, t: prog.update(task, completed=d, total=t)
+
+
 # ------------------------------------------------------------------------------- flash
 
 @click.command("flash")
@@ -138,7 +168,7 @@ def flash_cmd(port, firmware, chip, baud, no_erase, check_only):
 @json_option
 def deploy_cmd(port, board, mip, mip_index, force, dry_run, source, restart, as_json):
     """Compile firmware/ for the board and copy what changed; verify; restart the gate."""
-    con = _out() if not as_json else Console(file=sys.stderr, highlight=False)
+    con = _console(as_json)
     try:
         profile = dep.load_profile(board)
         for w in dep.check_profile(profile):
@@ -151,7 +181,7 @@ def deploy_cmd(port, board, mip, mip_index, force, dry_run, source, restart, as_
         raise click.ClickException(str(e)) from None
     dev = _connect(port)
     result = {"board": profile.get("name"), "copied": [], "unchanged": 0, "removed": [], "mip": None}
-    try:
+    with _closing_on_error(dev, refused=dep.DeployError):
         facts = dev.facts()
         con.print("board: MicroPython %s on %s, .mpy v%d.%d%s, %s free heap"
                   % (facts["version"], facts["machine"], facts["mpy"][0], facts["mpy"][1],
@@ -163,7 +193,7 @@ def deploy_cmd(port, board, mip, mip_index, force, dry_run, source, restart, as_
         with _progress() as prog:
             task = prog.add_task("compiling", total=len(dep.firmware_sources(source)))
             files = dep.build_firmware(profile, facts["mpy"], source,
-                                       progress=lambda d, t: prog.update(task, completed=d, total=t))
+                                       progress=_track(prog, task))
         plan = dep.make_plan(dev, files)
         copy = sorted(files) if force else plan.copy
         result["unchanged"] = len(files) - len(copy)
@@ -216,15 +246,6 @@ def deploy_cmd(port, board, mip, mip_index, force, dry_run, source, restart, as_
         result["build"] = stamp["build"]
         con.print("verified: %d file(s) match, %d module(s) import; heap after importing them: %s "
                   "used, %s free" % (len(files), len(mods), _kb(alloc), _kb(free)))
-    except dep.DeployError as e:
-        dev.close()
-        raise click.ClickException(str(e)) from None
-    except DeviceError as e:
-        dev.close()
-        raise _device_error(e) from None
-    except BaseException:
-        dev.close()
-        raise
     banner = _finish(dev, restart, con if not as_json else None)
     result["boot_output"] = banner
     con.print("deploy: %d copied, %d unchanged, %d removed, build %s"
@@ -301,7 +322,7 @@ def provision_cmd(port, device_id, community, direction, gate, board_name, wifi_
                   fragment, secret, keep_secret, restart, as_json):
     """Write the device config: identity and secret, Wi-Fi, server and CA, trusted keys, gate and
     direction. Checked with the firmware's own validator first; written atomically; read back."""
-    con = _out() if not as_json else Console(file=sys.stderr, highlight=False)
+    con = _console(as_json)
     if wifi_ssid is not None and wifi_password is None:
         wifi_password = click.prompt("Wi-Fi password for %s (empty: open network)" % wifi_ssid,
                                      default="", hide_input=True, show_default=False)
@@ -315,7 +336,8 @@ def provision_cmd(port, device_id, community, direction, gate, board_name, wifi_
     except prov.ProvisionError as e:
         raise BadInput(str(e)) from None
     dev = _connect(port)
-    try:
+    # refused: the old config stays, the gate runs on with it
+    with _closing_on_error(dev, refused=prov.ProvisionError, restart=restart, as_error=BadInput):
         current = prov.read_config(dev)
         if keep_secret:
             if not current or not current.get("secret"):
@@ -353,15 +375,6 @@ def provision_cmd(port, device_id, community, direction, gate, board_name, wifi_
                 con.print("[red]the device is registered but the board was not written:[/red] run "
                           "gatepass provision --port %s --fragment %s" % (port, saved))
             raise
-    except prov.ProvisionError as e:
-        dev.close(restart=restart)  # refused: the old config stays, the gate runs on with it
-        raise BadInput(str(e)) from None
-    except DeviceError as e:
-        dev.close()
-        raise _device_error(e) from None
-    except BaseException:
-        dev.close()
-        raise
     summ = prov.summary(cfg)
     if res["device_check"] is None:
         con.print("[yellow]note:[/yellow] no firmware on the board yet (gatepass deploy): checked on "
@@ -438,17 +451,11 @@ def gather_info(dev: Device, log_dir: str = logpull.LOG_DIR) -> dict:
 def info_cmd(port, log_dir, restart, as_json):
     """Versions, config summary (no secrets), free heap and flash, event log backlog."""
     dev = _connect(port)
-    try:
+    with _closing_on_error(dev):
         info = gather_info(dev, log_dir)
-    except DeviceError as e:
-        dev.close()
-        raise _device_error(e) from None
-    except BaseException:
-        dev.close()
-        raise
     dev.close(restart=restart)
     if as_json:
-        click.echo(json.dumps(info, indent=1, sort_keys=True))
+        _emit(info, as_json)
         return
     con = _out()
     d = info["device"]
@@ -554,14 +561,8 @@ def selftest_cmd(port, relay, relay_ms, yes, restart, as_json):
     if relay and not yes:
         click.confirm("This unlocks the door for %.1f s. Pulse the relay?" % (relay_ms / 1000), abort=True)
     dev = _connect(port)
-    try:
+    with _closing_on_error(dev):
         results = _literal(dev.exec(_SELFTEST % (relay_ms if relay else 0), timeout=60))
-    except DeviceError as e:
-        dev.close()
-        raise _device_error(e) from None
-    except BaseException:
-        dev.close()
-        raise
     dev.close(restart=restart)
     if as_json:
         click.echo(json.dumps([{"check": n, "ok": ok, "detail": d} for n, ok, d in results], indent=1))
@@ -601,23 +602,14 @@ def pull_cmd(port, out_file, raw_file, forward_url, log_dir, restart, as_json):
     out), report torn/corrupt/dropped records, and optionally forward to the server."""
     if out_file and not out_file.endswith((".csv", ".json")):
         raise BadInput("--out must end in .csv or .json")
-    con = _out() if not as_json else Console(file=sys.stderr, highlight=False)
+    con = _console(as_json)
     dev = _connect(port)
-    try:
+    with _closing_on_error(dev, refused=logpull.LogError, restart=restart):
         facts = dev.facts()
         cfg = prov.read_config(dev) if forward_url else None
         with _bytes_progress() as prog:
             task = prog.add_task("reading log", total=None)
-            files = logpull.pull(dev, log_dir, progress=lambda d, t: prog.update(task, completed=d, total=t))
-    except logpull.LogError as e:
-        dev.close(restart=restart)
-        raise click.ClickException(str(e)) from None
-    except DeviceError as e:
-        dev.close()
-        raise _device_error(e) from None
-    except BaseException:
-        dev.close()
-        raise
+            files = logpull.pull(dev, log_dir, progress=_track(prog, task))
     dev.close(restart=restart)
     rep = logpull.analyse(files)
     seqs = [d["seq"] for _, d in rep.records]
@@ -644,7 +636,7 @@ def pull_cmd(port, out_file, raw_file, forward_url, log_dir, restart, as_json):
             with _progress() as prog:
                 task = prog.add_task("forwarding", total=len(rep.records))
                 fwd = logpull.forward(rep, forward_url, cfg["device_id"], cfg["secret"],
-                                      progress=lambda d, t: prog.update(task, completed=d, total=t))
+                                      progress=_track(prog, task))
         except logpull.LogError as e:
             raise click.ClickException("forward failed: %s" % e) from None
         con.print("forwarded to %s: %d stored, %d already there, %d rejected; server holds up to seq %d"

@@ -146,16 +146,21 @@ class VirtualClock(_BaseClock):
 
     def run(self, coro, timeout_ms: float | None = None):
         """Run `coro` to completion on virtual time (optionally bounded in virtual ms)."""
-        loop = self.loop()
+        return run_on(self.loop(), coro, timeout_ms)
+
+
+def run_on(loop: asyncio.AbstractEventLoop, coro, timeout_ms: float | None = None):
+    """Run `coro` to completion on `loop` (optionally bounded in ms of the loop's time), then
+    cancel the tasks it left behind and close the loop."""
+    try:
+        if timeout_ms is not None:
+            coro = asyncio.wait_for(coro, timeout_ms / 1000)
+        return loop.run_until_complete(coro)
+    finally:
         try:
-            if timeout_ms is not None:
-                coro = asyncio.wait_for(coro, timeout_ms / 1000)
-            return loop.run_until_complete(coro)
+            _cancel_all(loop)
         finally:
-            try:
-                _cancel_all(loop)
-            finally:
-                loop.close()
+            loop.close()
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:

@@ -19,7 +19,7 @@ import asyncio
 import selectors
 import time as _time
 
-from .clock import VirtualClock, _cancel_all
+from .clock import VirtualClock, run_on
 
 
 class _HybridSelector(selectors.BaseSelector):
@@ -103,16 +103,7 @@ class HybridLoop(asyncio.SelectorEventLoop):
 
 def run(clock: VirtualClock, coro, dilation: float = 1.0, timeout_ms: float | None = None):
     """Run `coro` on a HybridLoop over `clock` (optionally bounded in virtual ms)."""
-    loop = HybridLoop(clock, dilation)
-    try:
-        if timeout_ms is not None:
-            coro = asyncio.wait_for(coro, timeout_ms / 1000)
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            _cancel_all(loop)
-        finally:
-            loop.close()
+    return run_on(HybridLoop(clock, dilation), coro, timeout_ms)
 
 
 class NetClock(VirtualClock):

@@ -1,4 +1,4 @@
-"""asyncio helpers shared by the drivers."""
+"""asyncio helpers shared by app/, the drivers and main.py."""
 import asyncio
 
 
