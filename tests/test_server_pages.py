@@ -180,6 +180,20 @@ def test_alert_shows_the_person_behind_the_pass(site, staff):
     assert "Li Wei" in page and "555-0101" in page and "3-1-1203" in page
 
 
+def test_alert_for_a_device_event_says_what_happened(site, staff):
+    c, devs = site
+    now = int(time.time())
+    devs["n-in"].post(record.pack(1, now, record.K_DOOR_FORCED, 0, TRUSTED | record.F_URGENT, record.NO_ROLE))
+    devs["n-out"].post(record.pack(1, now, record.K_BUNDLE, reasons.BAD_SIGNATURE, TRUSTED | record.F_URGENT,
+                                   record.NO_ROLE))
+    page = staff.get("/alerts/").content.decode()
+    rows = [r for r in page.split("<tr")[2:]]
+    assert len(rows) == 2, page
+    assert any("door forced" in r and ">OK<" not in r for r in rows), rows
+    assert any("bundle (BAD_SIGNATURE)" in r for r in rows), rows
+    assert "0000000000000000" not in page  # no pass behind a device event
+
+
 def _csv(resp):
     text = b"".join(resp.streaming_content).decode()
     return list(csv.DictReader(io.StringIO(text)))

@@ -41,6 +41,15 @@ def kind_name(k):
     return record.KIND_NAMES.get(k, "k%d" % k)
 
 
+def _alert_reason(e) -> str:
+    """What staff read in the alert list: the decision for a passage, else what happened
+    to the device (a forced door carries no reason; a refused bundle names why)."""
+    if e.kind == record.K_PASSAGE:
+        return reasons.name(e.reason)
+    what = kind_name(e.kind).replace("_", " ")
+    return "%s (%s)" % (what, reasons.name(e.reason)) if e.reason else what
+
+
 def community_for(request) -> Community | None:
     cid = request.GET.get("c") or request.session.get("community")
     c = Community.objects.filter(pk=cid).first() if cid else None
@@ -135,8 +144,9 @@ def alerts(request):
         pids.add(a.event.pid)
     passes = {p.pid: p for p in Pass.objects.filter(pid__in=pids).select_related("person")}
     for a in rows:
-        items.append({"alert": a, "e": a.event, "reason": reasons.name(a.event.reason),
-                      "body": Event.c(a.event.body), "pass": passes.get(a.event.pid)})
+        e = a.event
+        items.append({"alert": a, "e": e, "reason": _alert_reason(e), "body": Event.c(e.body),
+                      "pass": passes.get(e.pid), "pid": e.pid if e.kind == record.K_PASSAGE else ""})
     return render(request, "gatepass/alerts.html", _ctx(request, c, items=items, show_all=show_all, refresh=5))
 
 
