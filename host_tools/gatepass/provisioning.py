@@ -160,25 +160,46 @@ def read_config(dev, path: str = CONFIG_PATH) -> dict | None:
     return d if isinstance(d, dict) else None
 
 
+STAFF_API_DEVICES = "/api/staff/v1/devices"
+HTTP_TIMEOUT_S = 30
+
+
+def uses_database(db: str | None = None, home: str | None = None, staff_user: str | None = None) -> bool:
+    """True when --register goes through the server's database (given, or this is the server
+    machine and no staff user was named); False: through the staff API over HTTP."""
+    import os
+
+    if db or home:
+        return True
+    return not staff_user and bool(os.environ.get("DATABASE_URL") or os.environ.get("GATEPASS_HOME"))
+
+
+def unavailable() -> RegistrationUnavailable:
+    """Why --register cannot go ahead without a staff account or the server's database."""
+    return RegistrationUnavailable(
+        "--register needs a staff account of the server (--staff-user NAME or GATEPASS_STAFF_USER; "
+        "password from GATEPASS_STAFF_PASSWORD or prompted) with --server URL, or the server's "
+        "database (--server-db URL_OR_PATH / --server-home DIR, or run on the server machine with "
+        "GATEPASS_HOME set). Alternatively register on the server with `gatepass server device ID "
+        "--community C --gate G --direction D` and provision with --fragment of its output.")
+
+
 def register_device(device_id: str, community: str, gate: str, direction: str, secret: str,
                     server_url: str | None = None, db: str | None = None,
-                    home: str | None = None) -> dict:
+                    home: str | None = None, staff_user: str | None = None,
+                    staff_password: str | None = None, ca_file: str | None = None) -> dict:
     """Register the device (id + secret) with the community server; returns the server's
     config fragment (trusted issuer and bundle keys of the community).
 
-    The server has no remote registration API yet, so this talks to the server's database
-    directly (run on the server machine, or with --server-db pointing at its database):
-    gatepass.server.cli.add_device. Without a database it raises RegistrationUnavailable."""
-    if not (db or home):
-        import os
-
-        if not (os.environ.get("DATABASE_URL") or os.environ.get("GATEPASS_HOME")):
-            raise RegistrationUnavailable(
-                "--register needs the server's database (--server-db URL_OR_PATH or --server-home "
-                "DIR, or run on the server machine with GATEPASS_HOME set): the server has no "
-                "remote registration API. Alternatively register on the server with `gatepass "
-                "server device ID --community C --gate G --direction D` and provision with "
-                "--fragment of its output.")
+    With a database (db/home, or GATEPASS_HOME/DATABASE_URL on the server machine) this
+    calls gatepass.server.cli.add_device directly; otherwise it POSTs to the server's staff
+    API (docs/server.md) as staff_user over server_url, checking https against ca_file."""
+    if not uses_database(db, home, staff_user):
+        if not staff_user or not server_url:
+            raise unavailable()
+        return register_over_http(server_url, staff_user, staff_password or "", ca_file,
+                                  {"device_id": device_id, "community": community, "gate": gate,
+                                   "direction": direction, "secret": secret, "server_url": server_url})
     from .server import cli as server_cli
     from .server import setup
 
@@ -189,3 +210,71 @@ def register_device(device_id: str, community: str, gate: str, direction: str, s
                                      server_url=server_url)
     except Exception as e:  # Django's ValidationError / IntegrityError / DoesNotExist
         raise ProvisionError("server refused the registration of %s: %s" % (device_id, e)) from None
+
+
+def register_over_http(server_url: str, user: str, password: str, ca_file: str | None, body: dict) -> dict:
+    """POST body to the staff API; the fragment, or ProvisionError with the server's reason."""
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    url = server_url.rstrip("/") + STAFF_API_DEVICES
+    if not url.startswith(("https://", "http://")):
+        raise ProvisionError("--server %s: expected an https:// (or http://) URL" % server_url)
+    cred = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/json", "Accept": "application/json", "Authorization": "Basic " + cred})
+    ctx = ssl.create_default_context(cafile=ca_file) if url.startswith("https://") else None
+    did = body.get("device_id")
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S, context=ctx) as resp:
+            data = resp.read()
+    except urllib.error.HTTPError as e:
+        detail = _detail(e)
+        if e.code == 401:
+            raise ProvisionError("server refused the staff login of %r (wrong password, or not an "
+                                 "active staff account): %s" % (user, detail)) from None
+        if e.code == 404:
+            raise ProvisionError("server refused the registration of %s: %s (is %s the community "
+                                 "server, with the staff API?)" % (did, detail, server_url)) from None
+        if e.code == 409:
+            raise ProvisionError("server refused the registration of %s: %s" % (did, detail)) from None
+        if e.code >= 500:
+            raise RegistrationUnavailable("server error %d registering %s: %s (try again later, or "
+                                          "register on the server and use --fragment)"
+                                          % (e.code, did, detail)) from None
+        raise ProvisionError("server refused the registration of %s (%d): %s" % (did, e.code, detail)) from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise RegistrationUnavailable("cannot verify the certificate of %s: %s (give the server's CA "
+                                          "with --ca)" % (server_url, reason.verify_message)) from None
+        raise RegistrationUnavailable("cannot reach the server at %s: %s" % (server_url, reason)) from None
+    except (OSError, ValueError) as e:  # timeouts, resets, malformed URLs
+        raise RegistrationUnavailable("cannot reach the server at %s: %s" % (server_url, e)) from None
+    try:
+        frag = json.loads(data)
+    except ValueError:
+        frag = None
+    want = str(body.get("secret") or "").lower()
+    if (not isinstance(frag, dict) or frag.get("device_id") != did
+            or (want and str(frag.get("secret", "")).lower() != want)):
+        raise ProvisionError("server answered the registration of %s with an unexpected body: %r"
+                             % (did, data[:200])) from None
+    return frag
+
+
+def _detail(e) -> str:
+    """The server's `detail` text of an HTTP error answer (or its first bytes)."""
+    try:
+        raw = e.read()
+    except OSError:
+        raw = b""
+    try:
+        d = json.loads(raw)
+        if isinstance(d, dict) and d.get("detail"):
+            return str(d["detail"])
+    except ValueError:
+        pass
+    return raw[:200].decode("utf-8", "replace") or (e.reason or "HTTP %d" % e.code)

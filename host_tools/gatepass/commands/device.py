@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -302,8 +303,11 @@ def _kb(n) -> str:
               "test server).")
 @click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False),
               help="PEM file of the CA that signed the server certificate (required for https).")
-@click.option("--register", is_flag=True, help="Register the device and its new secret on the server "
-              "(needs the server database: --server-db/--server-home, or run on the server).")
+@click.option("--register", is_flag=True, help="Register the device and its new secret on the server: "
+              "over HTTP with --staff-user (password from GATEPASS_STAFF_PASSWORD or prompted), or "
+              "through the server database (--server-db/--server-home, or run on the server).")
+@click.option("--staff-user", envvar="GATEPASS_STAFF_USER", default=None, help="With --register: staff "
+              "account on the server (HTTP Basic over --server; use https with --ca).")
 @click.option("--server-db", default=None, help="With --register: the server's DATABASE_URL or SQLite path.")
 @click.option("--server-home", default=None, help="With --register: the server's data directory.")
 @click.option("--issuer-key", "issuer_keys", multiple=True, help="Trusted pass issuer public key: a "
@@ -318,7 +322,7 @@ def _kb(n) -> str:
 @restart_option
 @json_option
 def provision_cmd(port, device_id, community, direction, gate, board_name, wifi_ssid, wifi_password,
-                  server_url, ca_file, register, server_db, server_home, issuer_keys, bundle_keys,
+                  server_url, ca_file, register, staff_user, server_db, server_home, issuer_keys, bundle_keys,
                   fragment, secret, keep_secret, restart, as_json):
     """Write the device config: identity and secret, Wi-Fi, server and CA, trusted keys, gate and
     direction. Checked with the firmware's own validator first; written atomically; read back."""
@@ -333,6 +337,19 @@ def provision_cmd(port, device_id, community, direction, gate, board_name, wifi_
         ca = Path(ca_file).read_text() if ca_file else None
         if register and not server_url:
             raise prov.ProvisionError("--register needs --server URL")
+        staff_password = None
+        if register and not prov.uses_database(server_db, server_home, staff_user):
+            if not staff_user:
+                raise prov.unavailable()
+            staff_password = os.environ.get("GATEPASS_STAFF_PASSWORD")
+            if staff_password is None:
+                try:
+                    staff_password = click.prompt("Server password for staff %s" % staff_user,
+                                                  hide_input=True, err=True)
+                except click.Abort:
+                    raise prov.ProvisionError("--register --staff-user %s: no password (set "
+                                              "GATEPASS_STAFF_PASSWORD for a non-interactive run)"
+                                              % staff_user) from None
     except prov.ProvisionError as e:
         raise BadInput(str(e)) from None
     dev = _connect(port)
@@ -358,7 +375,9 @@ def provision_cmd(port, device_id, community, direction, gate, board_name, wifi_
             # the registration returns the community's trusted keys: validate after merging them
             frag = prov.register_device(cfg.get("device_id"), cfg.get("community"),
                                         cfg.get("gate") or cfg.get("device_id"), cfg.get("direction"),
-                                        cfg["secret"], server_url, db=server_db, home=server_home)
+                                        cfg["secret"], server_url, db=server_db, home=server_home,
+                                        staff_user=staff_user, staff_password=staff_password,
+                                        ca_file=ca_file)
             cfg = prov.build_config(cfg, issuer_keys=frag.get("issuer_keys") or (),
                                     bundle_keys=frag.get("bundle_keys") or ())
             con.print("registered %s on the server" % cfg["device_id"])

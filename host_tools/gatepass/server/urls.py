@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from . import views
 from .api import api
+from .staffapi import api as staff_api
 from .staticview import serve_static
 
 staff = [
@@ -22,6 +23,7 @@ staff = [
 
 urlpatterns = [
     path("api/device/v1/", api.urls),
+    path("api/staff/v1/", staff_api.urls),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(template_name="gatepass/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
