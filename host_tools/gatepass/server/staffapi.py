@@ -22,17 +22,10 @@ from ninja.security.http import DecodeError, HttpBasicAuth
 from pydantic import Field
 
 from . import dblock
+from .deviceauth import _addr, _printable  # header values are attacker-chosen: same log hygiene
 
 log = logging.getLogger("gatepass.auth")
 REALM = 'Basic realm="gatepass staff", charset="UTF-8"'
-
-
-def _addr(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")[:64]
-
-
-def _printable(text: str, n: int) -> str:
-    return "".join(c if " " <= c <= "~" else "?" for c in text[:n])
 
 
 class StaffBasicAuth(HttpBasicAuth):
