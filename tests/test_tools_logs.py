@@ -7,6 +7,7 @@ import ast
 import json
 import sqlite3
 import struct
+import time
 
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -143,6 +144,21 @@ def test_analysis_finds_exactly_the_damage(data):
 
 # ---------------------------------------------------------------- forwarding to the server
 
+class FrozenClock:
+    """Unix time that stands still until sleep() moves it (whole seconds matter here)."""
+
+    def __init__(self, t: int):
+        self.start = self.t = t
+        self.slept = 0.0
+
+    def now(self) -> float:
+        return float(self.t)
+
+    def sleep(self, s: float) -> None:
+        self.slept += s
+        self.t += 1
+
+
 def test_forward_is_idempotent_with_the_device_uploads(tmp_path):
     home = tmp_path / "server"
     db = "sqlite:///" + str(home / "gatepass.sqlite3")
@@ -161,6 +177,17 @@ def test_forward_is_idempotent_with_the_device_uploads(tmp_path):
             r = run("logs", "pull", "--port", b.url, "--log-dir", LOG, "--forward", server.url, "--json")
             fwd = json.loads(r.stdout)["forward"]
             assert (fwd["stored"], fwd["duplicates"], fwd["acked_seq"]) == (0, 40, 40)
+            # the same batch again within the same second is the same signature: the server
+            # refuses it as a replay, and forward() sends it again once the second has passed
+            with Device(b.url) as dev:
+                rep = logpull.analyse(logpull.pull(dev, LOG))
+            clk = FrozenClock(int(time.time()) + 100)  # inside the server's skew window, never used
+            cfg = server.seeded["devices"]["gate-f"]
+            first = logpull.forward(rep, server.url, "gate-f", cfg["secret"], clock=clk.now, sleep=clk.sleep)
+            again = logpull.forward(rep, server.url, "gate-f", cfg["secret"], clock=clk.now, sleep=clk.sleep)
+            assert (first["replays"], first["duplicates"], first["acked_seq"]) == (0, 40, 40)
+            assert (again["replays"], again["duplicates"], again["acked_seq"]) == (1, 40, 40)
+            assert clk.t == clk.start + 1 and clk.slept > 0
             # the wrong secret is refused by the server, and the tool says so
             with Device(b.url) as dev:
                 cfg = json.loads(dev.read("/config.json"))

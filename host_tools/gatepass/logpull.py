@@ -195,28 +195,48 @@ def to_json(rep: Report, device: dict | None = None) -> str:
                        "problems": rep.problems, "records": to_rows(rep)}, indent=1)
 
 
+REPLAY_RETRIES = 3
+
+
 def forward(rep: Report, server_url: str, device_id: str, secret: str | bytes,
-            batch: int = FORWARD_BATCH, progress=None) -> dict:
+            batch: int = FORWARD_BATCH, progress=None, clock=None, sleep=None) -> dict:
     """POST the pulled records to the server as the device would (HMAC-signed, idempotent).
 
     Returns {"acked_seq", "stored", "duplicates", "rejected", "batches"}. X-Gatepass-Base
     is the lowest seq the board still holds: seqs below it that the server never got are
-    known lost (dropped records say which)."""
+    known lost (dropped records say which).
+
+    A request signature covers the time in whole seconds, so the same batch sent twice
+    within one second (a second `logs pull --forward` right after the first) is the same
+    signature, and the server refuses it as a replay. As the firmware does, such a batch
+    is sent again once the clock has moved on (clock: unix seconds, sleep: seconds; both
+    injectable for tests)."""
+    import time
+
     from . import hmacauth
 
+    clock = clock or time.time
+    sleep = sleep or time.sleep
     raw = rep.raw
     if not raw:
         raise LogError("nothing to forward")
     base = rep.records[0][1]["seq"]
-    client = hmacauth.DeviceClient(server_url, device_id, secret)
-    tot = {"acked_seq": 0, "stored": 0, "duplicates": 0, "rejected": 0, "batches": 0}
+    client = hmacauth.DeviceClient(server_url, device_id, secret, clock=clock)
+    tot = {"acked_seq": 0, "stored": 0, "duplicates": 0, "rejected": 0, "batches": 0, "replays": 0}
     step = batch * 32
     try:
         for off in range(0, len(raw), step):
-            try:
-                resp = client.post_events(raw[off:off + step], base=base)
-            except OSError as e:
-                raise LogError("cannot reach %s: %s" % (server_url, e)) from None
+            for attempt in range(REPLAY_RETRIES + 1):
+                sent_at = int(clock())
+                try:
+                    resp = client.post_events(raw[off:off + step], base=base)
+                except OSError as e:
+                    raise LogError("cannot reach %s: %s" % (server_url, e)) from None
+                if not (resp.status == 401 and resp.signed and _code(resp) == "replay") or attempt == REPLAY_RETRIES:
+                    break
+                tot["replays"] += 1
+                while int(clock()) <= sent_at:  # the next whole second makes a new signature
+                    sleep(max(0.01, sent_at + 1 - clock()))
             if resp.status != 200:
                 try:
                     detail = resp.json().get("detail")
@@ -236,3 +256,10 @@ def forward(rep: Report, server_url: str, device_id: str, secret: str | bytes,
     finally:
         client.close()
     return tot
+
+
+def _code(resp) -> str:
+    try:
+        return str(resp.json().get("code") or "")
+    except (ValueError, AttributeError):
+        return ""
