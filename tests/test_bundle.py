@@ -138,7 +138,7 @@ def test_older_or_equal_version_and_other_community_rejected(tmp_path, bkey, ike
     other = bundles.build(bkey, content(ikey, community="elm"), 11, NOW)
     assert dev.store.apply(other)[0] == bundle.WRONG_COMMUNITY
     recs = dev.bundle_records()
-    assert [(r["reason"], r["aux"]) for r in recs] == [(0, 10), (15, 10), (15, 9), (15, 1), (13, 11)]
+    assert [(r["reason"], r["aux"]) for r in recs] == [(0, 10), (43, 10), (43, 9), (43, 1), (13, 11)]  # 43 STALE_BUNDLE
     assert not any(r["urgent"] for r in recs[1:4])  # a replay is noted, not alarmed
 
 
@@ -286,8 +286,8 @@ st2 = bundle.Store('/b', {%r: %r}, 'maple')
 print(st2.load().version)
 """ % (bkey.kid, bkey.pub65, forged, v2, v1, bkey.kid, bkey.pub65)
     out = [ln.strip() for ln in mpy.run(code).strip().split("\n")]
-    assert out[0] == "(12, 2) (0, 2) (15, 1)"
+    assert out[0] == "(12, 2) (0, 2) (43, 1)"  # 43 STALE_BUNDLE
     assert out[1] == "True True False True"
     assert out[2] == "['bundle.cbor', 'quarantine.bin', 'revoked.bin']"
-    assert out[3] == "[(12, 2, True), (0, 2, False), (15, 1, False)]"
+    assert out[3] == "[(12, 2, True), (0, 2, False), (43, 1, False)]"
     assert out[4] == "2"

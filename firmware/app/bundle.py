@@ -47,7 +47,7 @@ MALFORMED = reasons.MALFORMED
 UNKNOWN_KID = reasons.UNKNOWN_KID
 BAD_SIGNATURE = reasons.BAD_SIGNATURE
 WRONG_COMMUNITY = reasons.WRONG_COMMUNITY
-OLD_VERSION = reasons.EXPIRED  # not newer than the applied one: a replay or a rollback
+OLD_VERSION = reasons.STALE_BUNDLE  # not newer than the applied one: a replay or a rollback
 
 
 class BundleError(ValueError):

@@ -41,6 +41,7 @@ TIME_UNTRUSTED = const(34)  # clock not trusted and the policy says deny
 TIMEOUT = const(40)  # a step of the passage timed out
 INTERNAL_ERROR = const(41)
 LOG_FULL = const(42)  # event log full of unuploaded events under the "stop" policy
+STALE_BUNDLE = const(43)  # bundle record only: not newer than the applied one (replay/rollback)
 
 _NAMES = {
     OK: ("OK", "Welcome"),
@@ -69,6 +70,7 @@ _NAMES = {
     TIMEOUT: ("TIMEOUT", "Timed out - retry"),
     INTERNAL_ERROR: ("INTERNAL_ERROR", "Device error"),
     LOG_FULL: ("LOG_FULL", "Log full - see staff"),
+    STALE_BUNDLE: ("STALE_BUNDLE", "Old bundle refused"),
 }
 
 
