@@ -378,8 +378,12 @@ class App:
 
                 wifi = WiFi(cfg.wifi_ssid, cfg.wifi_password)
             app.wifi = wifi
+            from app import peers as _peers
+
+            # the other gates' passages keep anti-passback right across entrance and exit
+            sync = _peers.Peers(data + "/peers.cur", g.note_passage)
             app.uplink = uplinktask.build(cfg, log, clk, store, wifi, idle=g.idle,
-                                          firmware=_firmware_version(root))
+                                          firmware=_firmware_version(root), peer_sync=sync)
         if not dev.faults:
             ind.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
         app.status = RUN

@@ -65,7 +65,8 @@ schema = schemathesis.openapi.from_dict(_openapi())
 def test_schema_is_served_and_names_every_operation(live):
     doc = requests.get(live.url + "/api/device/v1/openapi.json", timeout=10).json()
     assert doc == _openapi()
-    assert set(doc["paths"]) == {"/api/device/v1/events", "/api/device/v1/bundle", "/api/device/v1/status"}
+    assert set(doc["paths"]) == {"/api/device/v1/events", "/api/device/v1/bundle", "/api/device/v1/status",
+                                 "/api/device/v1/passages"}
     assert doc["components"]["securitySchemes"]["DeviceSignature"]["name"] == hmacauth.H_SIGNATURE
 
 

@@ -210,12 +210,16 @@ class Passback:
         return (self._win[o + 12], struct.unpack_from("<I", self._win, o + 8)[0])
 
     def record(self, pid, direction, t):
-        """Remember that pid passed in `direction` (roles.IN/OUT) at unix time t."""
+        """Remember that pid passed in `direction` (roles.IN/OUT) at unix time t.
+        Returns False (nothing written) when a later passage is already known: a
+        peer gate's passage synced late must not undo a newer local one."""
         base = self._base(pid)
         with open(self.path, "r+b") as f:
             if not self._load(f, base):
                 raise OSError("passback table damaged")
             o = self._find(pid)
+            if o >= 0 and struct.unpack_from("<I", self._win, o + 8)[0] > t:
+                return False
             if o < 0:
                 oldest = -1
                 for i in range(0, _SLOT * _WIN, _SLOT):
@@ -236,6 +240,7 @@ class Passback:
             f.seek(base * _SLOT + o)
             f.write(e)
             f.flush()
+        return True
 
     def forget(self, pid):
         """Clear the state of one pass (staff override)."""

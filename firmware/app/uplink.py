@@ -11,7 +11,9 @@ Wire rules (the server, host_tools/gatepass/hmacauth.py, is the reference):
   "resp\\n" REQUEST_SIGNATURE "\\n" BODY): the cursor moves, the clock is set and a
   bundle version is believed only from a verified answer;
 - POST events: body = raw 32-byte records (urgent first, then oldest first), header
-  X-Gatepass-Base = log.base(); answer JSON {"acked_seq", "time", "bundle_version"}.
+  X-Gatepass-Base = log.base(); answer JSON {"acked_seq", "time", "bundle_version"};
+- GET passages?after=N: the other gates' passages (app/peers.py), fetched when a
+  heartbeat answer's "peer_seq" is beyond the cursor.
 """
 import binascii
 import hashlib
@@ -26,6 +28,7 @@ PREFIX = "/api/device/v1"
 P_EVENTS = PREFIX + "/events"
 P_BUNDLE = PREFIX + "/bundle"
 P_STATUS = PREFIX + "/status"
+P_PASSAGES = PREFIX + "/passages"
 
 H_DEVICE = "X-Gatepass-Device"
 H_TIME = "X-Gatepass-Time"
@@ -36,6 +39,7 @@ _H_SIG_LC = "x-gatepass-signature"
 REQ_EVENTS = const(1)
 REQ_BUNDLE = const(2)
 REQ_STATUS = const(3)
+REQ_PASSAGES = const(4)
 
 # outcome of one exchange (Uplink.handle / Uplink.failed)
 OK = const(0)
@@ -240,6 +244,11 @@ class Uplink:
         self._stale_run = 0
         self._sync_needed = False
         self._set_at = None  # clock time of the last set from the server
+        self.peer_seq = 0  # newest peer passage the server announced (verified answers)
+        self.peer_cursor = -1  # where the synced peer passages end; -1: no sync
+        self._peer_bad_until = 0
+        self.peer_retry_ms = 600000  # after a malformed page: ask again this much later
+        self.peer_rewound = False  # set when peer_cursor was reset; the task resets its file
         self.last = -1  # last outcome
         self.last_code = ""  # server's error code of the last refusal
         self.stats = {"sent": 0, "acked": 0, "batches": 0, "fail": 0, "bytes_up": 0}
@@ -267,6 +276,10 @@ class Uplink:
             return False
         return True
 
+    def passages_due(self, now_ms):
+        """True when the server announced peer passages beyond the synced cursor."""
+        return 0 <= self.peer_cursor < self.peer_seq and now_ms >= self._peer_bad_until
+
     def status_due(self, now_ms):
         return self._status_at is None or now_ms - self._status_at >= self.status_ms
 
@@ -282,6 +295,8 @@ class Uplink:
             return self.events_request()
         if self.bundle_due(now_ms):
             return self.bundle_request()
+        if self.passages_due(now_ms):
+            return self.passages_request()
         if self.status_due(now_ms):
             return self.status_request(now_ms)
         return None
@@ -347,6 +362,9 @@ class Uplink:
     def bundle_request(self):
         return self._signed(REQ_BUNDLE, "GET", P_BUNDLE, (), ())
 
+    def passages_request(self):
+        return self._signed(REQ_PASSAGES, "GET", "%s?after=%d" % (P_PASSAGES, self.peer_cursor), (), ())
+
     def status_request(self, now_ms=0, uptime_s=0):
         log = self.log
         st = log.stats()
@@ -372,8 +390,8 @@ class Uplink:
         if 200 <= status < 300:
             if not signed:
                 return self._out(BAD_MAC)
-            if req.kind == REQ_BUNDLE:
-                return self._out(OK)  # the bundle's own ES256 signature is checked next
+            if req.kind == REQ_BUNDLE or req.kind == REQ_PASSAGES:
+                return self._out(OK)  # the caller checks the body (bundle ES256, page layout)
             try:
                 d = json.loads(body)
                 acked = d.get("acked_seq")
@@ -386,6 +404,14 @@ class Uplink:
             if req.kind == REQ_STATUS:
                 self._sync_time(t, rtt_ms)
                 self._sync_needed = False
+                ps = d.get("peer_seq")  # absent from servers without the passages endpoint
+                if _is_int(ps):
+                    self.peer_seq = ps
+                    if ps < self.peer_cursor:
+                        # the server's ids went back (database restored or reset): start
+                        # over, or nothing would arrive until new ids pass the old cursor
+                        self.peer_cursor = 0
+                        self.peer_rewound = True
             self.server_version = v
             before = self.log.acked
             self.log.ack(acked)
@@ -471,6 +497,17 @@ class Uplink:
         else:
             self._bundle_bad = self.server_version
             self._bundle_bad_until = now_ms + retry_ms
+
+    # ---- peer passages
+
+    def passages_result(self, count, cursor, now_ms, retry_ms=-1):
+        """After a fetched page was applied (count >= 0; cursor: where it ended) or
+        refused as malformed (count < 0: wait retry_ms, default peer_retry_ms, before
+        asking again)."""
+        if count < 0:
+            self._peer_bad_until = now_ms + (retry_ms if retry_ms >= 0 else self.peer_retry_ms)
+        else:
+            self.peer_cursor = cursor
 
     # ---- time
 

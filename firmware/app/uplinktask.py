@@ -1,4 +1,5 @@
-"""The uplink asyncio task: Wi-Fi up -> signed requests -> answers -> cursor, clock, bundle.
+"""The uplink asyncio task: Wi-Fi up -> signed requests -> answers -> cursor, clock, bundle,
+the other gates' passages.
 
     t = uplinktask.start(cfg, log, clock, store, wifi=wifi, idle=gate.idle)  # main.py
 
@@ -12,7 +13,7 @@ import time
 
 from micropython import const
 
-from app import httpc, uplink
+from app import httpc, peers, uplink
 from app.aio import sleep_ms
 
 ST_OFF = const(0)  # no server configured
@@ -49,10 +50,13 @@ class UplinkTask:
     is in progress (None: always idle); poll_ms: how often new events are looked for.
     """
 
-    def __init__(self, up, http, store=None, wifi=None, idle=None, poll_ms=_POLL_MS):
+    def __init__(self, up, http, store=None, wifi=None, idle=None, poll_ms=_POLL_MS, peers=None):
         self.up = up
         self.http = http
         self.store = store
+        self.peers = peers
+        if peers is not None:
+            up.peer_cursor = peers.cursor
         self.wifi = wifi
         self.idle = idle
         self.poll_ms = poll_ms
@@ -126,6 +130,8 @@ class UplinkTask:
             from app import bundle
 
             mb = bundle.MAX_BYTES
+        elif req.kind == uplink.REQ_PASSAGES:
+            mb = peers.MAX_BYTES
         try:
             status, hdrs, body = await self.http.request(req.method, req.path, req.headers,
                                                          req.parts, mb)
@@ -134,12 +140,24 @@ class UplinkTask:
         else:
             rtt = time.ticks_diff(time.ticks_ms(), t0)
             out = up.handle(req, status, hdrs, body, rtt, self._mono.now())
+            if up.peer_rewound:
+                up.peer_rewound = False
+                if self.peers is not None:
+                    self.peers.reset()
             if out == uplink.OK and req.kind == uplink.REQ_BUNDLE:
                 await self._wait_idle()  # the ES256 check takes a while on the device
                 code, v = (1, 0)
                 if self.store is not None:
                     code, v = self.store.apply(body)
                 up.bundle_result(code == 0, v, self._mono.now())
+            elif out == uplink.OK and req.kind == uplink.REQ_PASSAGES and self.peers is not None:
+                await self._wait_idle()  # flash writes: not while someone is at the gate
+                try:
+                    n = self.peers.apply(body)
+                except OSError as e:  # anti-passback file damaged: retry later, do not spin
+                    _report(e)
+                    n = -1
+                up.passages_result(n, self.peers.cursor, self._mono.now())
         self.exchanges += 1
         if out == uplink.NET:
             self.net_fails += 1
@@ -182,8 +200,9 @@ def _report(e):
         print("uplink error:", repr(e))
 
 
-def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", **kw):
+def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_sync=None, **kw):
     """UplinkTask from a config.Config (None when the config has no server URL).
+    peer_sync: app.peers.Peers (None: the other gates' passages are not fetched);
     kw go to uplink.Uplink (batch, linger_ms, status_ms, min_ms, max_ms, ...)."""
     if not cfg.server_url:
         return None
@@ -194,12 +213,12 @@ def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", **kw):
                        store.version if store is not None else 0, firmware=firmware, **kw)
     # no bundle key configured: every bundle would be refused (and alarm) - do not fetch
     up.fetch_bundles = store is not None and bool(cfg.bundle_keys)
-    return UplinkTask(up, http, store, wifi, idle)
+    return UplinkTask(up, http, store, wifi, idle, peers=peer_sync)
 
 
-def start(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", **kw):
+def start(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_sync=None, **kw):
     """build() and schedule it on the running loop; returns the UplinkTask or None."""
-    t = build(cfg, log, clock, store, wifi, idle, firmware, **kw)
+    t = build(cfg, log, clock, store, wifi, idle, firmware, peer_sync, **kw)
     if t is not None:
         asyncio.create_task(t.run())
     return t

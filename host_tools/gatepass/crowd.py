@@ -116,7 +116,9 @@ class Visit:
     """One step of the script.
 
     action: "scan" (show `pass_name`'s code, or `text`), "force" (push the locked door
-    open), "bundle" (apply bundle `version` with `mode`), "note" (a comment line);
+    open), "bundle" (apply bundle `version` with `mode`), "note" (a comment line),
+    "sync" (wait until this gate knows `pass_name` went out at another gate: paired
+    gates know at once, gates on a server learn it from the server);
     body_c: compensated temperature of the person at the thermometer, None = nobody;
     walk: through the door when let in; hold_s: keep the door open that long;
     second: another code shown while the door is still open (must be dropped);
@@ -164,6 +166,7 @@ def script(cast: Cast, now: int) -> list[Visit]:
         Visit("3-1-1204 tries again, steps up", pass_name="resident 3-1-1204", body_c=36.6, second="medical"),
         Visit("delivery (entry-only pass) tries the exit", "exit", pass_name="supply", expect="DIRECTION_NOT_ALLOWED"),
         Visit("3-1-1203 goes out", "exit", pass_name="resident 3-1-1203", body_c=36.4),
+        Visit("the exit's passage of 3-1-1203 reaches the entrance", action="sync", pass_name="resident 3-1-1203"),
         Visit("3-1-1203 comes back (the exit told the entrance)", pass_name="resident 3-1-1203", body_c=36.5),
         Visit("epidemic-control team goes out", "exit", pass_name="epidemic", expect="OK_EXEMPT"),
         Visit("property staff props the door open", pass_name="property", expect="OK_EXEMPT", hold_s=35),
@@ -228,6 +231,12 @@ def _apply_bundle(site: Site, gates: dict[str, SimGate], cast: Cast, bundle_key,
         code, version = g.app.store.apply(data)
         out.append("applied" if code == 0 else "rejected %d" % code)
     return out
+
+
+def _went_out(g: SimGate, pid: bytes) -> bool:
+    apb = g.gate.apb if g.gate is not None else None
+    last = apb.last(pid) if apb is not None else None
+    return last is not None and last[0] == 2  # roles.OUT
 
 
 def _walk(site: Site, g: SimGate, hold_s: float = 0, second: str | None = None) -> int:
@@ -302,6 +311,18 @@ def run(site: Site, gates: dict[str, SimGate], cast: Cast, visits: list[Visit], 
         if v.action == "note":
             r = Row(site.now(), g.name if g else "", v.who, kind="note")
             emit(r)
+            continue
+        if v.action == "sync":
+            pid = record.pass_id(cast.passes[v.pass_name].spec.cti)
+            t0_ms = site.clock.now_ms
+            ok = site.run_until(lambda: _went_out(g, pid), 120_000, 100)
+            r = Row(site.now(), g.name, v.who, decision="SYNC",
+                    reason="%.0f s" % ((site.clock.now_ms - t0_ms) / 1000) if ok else "not synced",
+                    kind="note", ok=ok)
+            emit(r)
+            res.rows.append(r)
+            if not ok:
+                res.mismatches.append((v, "the other gate's passage never arrived"))
             continue
         text = v.text if v.text is not None else cast.texts[v.pass_name]
         if v.body_c is None:

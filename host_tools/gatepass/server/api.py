@@ -1,4 +1,5 @@
-"""The device API (django-ninja): event upload, bundle download, status heartbeat.
+"""The device API (django-ninja): event upload, bundle download, status heartbeat, peer
+passages (cross-gate anti-passback sync).
 
 Mounted at /api/device/v1/; OpenAPI document at /api/device/v1/openapi.json.
 Wire protocol in docs/uplink.md.
@@ -10,13 +11,13 @@ import time
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
-from ninja import Header, NinjaAPI, Schema
+from ninja import Header, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security.base import AuthBase
 from pydantic import Field
 
 from .. import hmacauth
-from . import bundlesvc, dblock, ingest
+from . import bundlesvc, dblock, ingest, peers
 from .deviceauth import DeviceAuthError, authenticate, consume_signature
 from .models import Device
 
@@ -83,6 +84,8 @@ class StatusOut(Schema):
     time: int
     bundle_version: int
     acked_seq: int
+    peer_seq: int = Field(description="highest Event id among the passages of the other gates of the "
+                                      "community (GET /passages cursor space), 0 when none")
 
 
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut}
@@ -218,4 +221,37 @@ def post_status(
             last_seen=timezone.now(), last_addr=request.META.get("REMOTE_ADDR", "")[:64],
             last_skew_s=getattr(request, "gatepass_skew", 0))
     acked, version = _device_state(device)
-    return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked}
+    return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked,
+            "peer_seq": peers.peer_seq(device)}
+
+
+@api.get(
+    "/passages",
+    response={**_ERRORS},
+    summary="Allowed passages at the other gates of the community (anti-passback sync)",
+    description="Binary, little-endian: next cursor u64, then 0..%d entries of %d bytes: pass id (8 bytes), "
+                "unix seconds u32, direction u8 (1 in, 2 out). Entries are the allowed passages of the "
+                "community's other devices with Event id > `after`, within the community's "
+                "passback_window_s, in id order; send `next` as `after` next time. Layout in docs/uplink.md."
+                % (peers.PAGE, peers.ENTRY),
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "next cursor and the passages",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def get_passages(
+    request,
+    after: int = Query(0, ge=0, le=2**53, description="cursor: the `next` of the previous answer (0 at first)"),
+    x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
+    x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+):
+    device = request.auth
+    nxt, entries = peers.page(device, after)
+    resp = HttpResponse(peers.encode(nxt, entries), content_type="application/octet-stream")
+    with dblock.writer():
+        Device.objects.filter(pk=device.pk).update(last_seen=timezone.now())
+    return resp
