@@ -9,15 +9,17 @@ from __future__ import annotations
 import time
 
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header, NinjaAPI, Query, Schema
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, ValidationError
 from ninja.security.base import AuthBase
 from pydantic import Field
 
 from .. import hmacauth
-from . import bundlesvc, dblock, ingest, peers
+from . import apierrors, bundlesvc, dblock, ingest, peers
+from .apierrors import ApiError as _Err
+from .apierrors import error as _error
 from .deviceauth import DeviceAuthError, authenticate, consume_signature
 from .models import Device
 
@@ -91,12 +93,6 @@ class StatusOut(Schema):
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut}
 
 
-def _error(status: int, code: str, detail: str, **extra) -> JsonResponse:
-    body = {"detail": detail, "code": code}
-    body.update(extra)
-    return JsonResponse(body, status=status)
-
-
 @api.exception_handler(DeviceAuthError)
 def _auth_error(request, exc: DeviceAuthError):
     exc.record()  # a replay found inside a (now rolled back) transaction
@@ -114,15 +110,7 @@ def _validation(request, exc: ValidationError):
     return _error(422, "invalid", "request does not match the schema: %s" % (exc.errors,)[:500])
 
 
-@api.exception_handler(HttpError)
-def _http_error(request, exc: HttpError):
-    return _error(exc.status_code, getattr(exc, "code", "error"), str(exc))
-
-
-class _Err(HttpError):
-    def __init__(self, status: int, code: str, msg: str):
-        super().__init__(status, msg)
-        self.code = code
+apierrors.install(api)
 
 
 def _device_state(device: Device) -> tuple[int, int]:

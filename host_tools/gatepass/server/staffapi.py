@@ -15,13 +15,15 @@ from typing import Literal
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, ValidationError
 from ninja.security.http import DecodeError, HttpBasicAuth
 from pydantic import Field
 
-from . import dblock
+from . import apierrors, dblock
+from .apierrors import ApiError as _Err
+from .apierrors import error as _error
 from .deviceauth import _addr, _printable  # header values are attacker-chosen: same log hygiene
 
 log = logging.getLogger("gatepass.auth")
@@ -102,10 +104,6 @@ class FragmentOut(Schema):
     server: ServerOut | None = None
 
 
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail, "code": code}, status=status)
-
-
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request, exc):
     resp = _error(401, "unauthorized", "staff login required (HTTP Basic, active staff account)")
@@ -122,15 +120,7 @@ def _invalid(request, exc: ValidationError):
     return _error(422, "invalid", "; ".join(fields)[:500])
 
 
-@api.exception_handler(HttpError)
-def _http_error(request, exc: HttpError):
-    return _error(exc.status_code, getattr(exc, "code", "error"), str(exc))
-
-
-class _Err(HttpError):
-    def __init__(self, status: int, code: str, msg: str):
-        super().__init__(status, msg)
-        self.code = code
+apierrors.install(api)
 
 
 _ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
