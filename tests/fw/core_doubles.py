@@ -4,30 +4,17 @@ Not mocks: small real implementations of the interfaces policy/clock/eventlog co
 """
 import os
 
-from app import roles
+from app import passes, roles
 
 NOW = 1767225600  # 2026-01-01T00:00:00Z
 DAY = 86400
 
 
-class FakePass:
-    """Same attributes as app.passes.Pass (the preamble contract)."""
-
-    def __init__(self, role=roles.RESIDENT, cti=b"\x01\x02\x03\x04\x05\x06\x07\x08\x09",
-                 nbf=NOW - 30 * DAY, exp=NOW + 30 * DAY, unit=(3, 1, 1203), dirs=roles.BOTH,
-                 iss="sunny-garden", kid=b"k1", label=""):
-        self.kid = kid
-        self.iss = iss
-        self.cti = cti
-        self.nbf = nbf
-        self.exp = exp
-        self.iat = nbf
-        self.role = role
-        self.building = unit[0]
-        self.entrance = unit[1]
-        self.room = unit[2]
-        self.dirs = dirs
-        self.label = label
+def FakePass(role=roles.RESIDENT, cti=b"\x01\x02\x03\x04\x05\x06\x07\x08\x09",
+             nbf=NOW - 30 * DAY, exp=NOW + 30 * DAY, unit=(3, 1, 1203), dirs=roles.BOTH,
+             iss="sunny-garden", kid=b"k1", label=""):
+    """A real app.passes.Pass with test defaults, as if it had been verified (iat = nbf)."""
+    return passes.Pass(kid, iss, cti, nbf, exp, nbf, role, unit, dirs, label)
 
 
 class FakeLists:
