@@ -92,6 +92,15 @@ def test_out_at_the_exit_lets_the_resident_back_in_at_any_entrance(srv):
         assert apps[0].uplink.peers.applied > applied
         assert scan(simu, gin, alice).reason == reasons.OK
 
+        # the server's database restored from an older backup: its ids are behind the
+        # entrance's cursor; the next heartbeat sends the entrance back to 0, on flash too
+        sync = apps[0].uplink.peers
+        sync.cursor = apps[0].uplink.up.peer_cursor = 10 ** 9
+        assert simu.until(lambda: sync.cursor < 10 ** 9, 120_000), apps[0].uplink.summary()
+        assert int((gin.flash / "data" / "peers.cur").read_text()) < 10 ** 9
+        assert scan(simu, gout, alice).reason == reasons.OK
+        assert simu.until(lambda: knows(gin, pid, roles.OUT), 120_000)
+
         assert simu.until(drained(gin, gout, gin2), 120_000)
         for g in (gin, gout, gin2):
             assert_exactly_once(srv, g)

@@ -248,7 +248,6 @@ class Uplink:
         self.peer_cursor = -1  # where the synced peer passages end; -1: no sync
         self._peer_bad_until = 0
         self.peer_retry_ms = 600000  # after a malformed page: ask again this much later
-        self.peer_rewound = False  # set when peer_cursor was reset; the task resets its file
         self.last = -1  # last outcome
         self.last_code = ""  # server's error code of the last refusal
         self.stats = {"sent": 0, "acked": 0, "batches": 0, "fail": 0, "bytes_up": 0}
@@ -411,7 +410,6 @@ class Uplink:
                         # the server's ids went back (database restored or reset): start
                         # over, or nothing would arrive until new ids pass the old cursor
                         self.peer_cursor = 0
-                        self.peer_rewound = True
             self.server_version = v
             before = self.log.acked
             self.log.ack(acked)

@@ -140,10 +140,8 @@ class UplinkTask:
         else:
             rtt = time.ticks_diff(time.ticks_ms(), t0)
             out = up.handle(req, status, hdrs, body, rtt, self._mono.now())
-            if up.peer_rewound:
-                up.peer_rewound = False
-                if self.peers is not None:
-                    self.peers.reset()
+            if self.peers is not None and up.peer_cursor < self.peers.cursor:
+                self.peers.reset()  # the uplink went back to 0: the server's ids went back
             if out == uplink.OK and req.kind == uplink.REQ_BUNDLE:
                 await self._wait_idle()  # the ES256 check takes a while on the device
                 code, v = (1, 0)
