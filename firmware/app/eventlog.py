@@ -375,6 +375,15 @@ class EventLog:
             self._check_near()
         return self._acked
 
+    def has_urgent(self):
+        """True when an urgent event of this boot is not yet acknowledged (no flash read:
+        the uplink asks this every poll)."""
+        a = self._acked
+        for s in self._urgent:
+            if s > a:
+                return True
+        return False
+
     def urgent(self):
         """Raw records (list of bytes) of urgent events since boot not yet acknowledged:
         the uplink sends these first (the server stores by seq, idempotently)."""

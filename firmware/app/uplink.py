@@ -264,7 +264,7 @@ class Uplink:
             return False
         if self._pending_since is None:
             self._pending_since = now_ms
-        if n >= self.batch or log.urgent():
+        if n >= self.batch or log.has_urgent():
             return True
         return now_ms - self._pending_since >= self.linger_ms
 

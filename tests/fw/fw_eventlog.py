@@ -188,12 +188,13 @@ def test_near_full_is_logged_once():
 def test_urgent_events_are_offered_first_until_acked():
     log = EventLog(tmpdir("l"), TClock(), seg_records=10, max_segments=3)
     passage(log, 1)
+    assert not log.has_urgent()
     s = passage(log, 2, record.F_URGENT)
     passage(log, 3)
     u = log.urgent()
-    assert [record.seq_of(x) for x in u] == [s]
+    assert [record.seq_of(x) for x in u] == [s] and log.has_urgent()
     log.ack(s)
-    assert log.urgent() == []
+    assert log.urgent() == [] and not log.has_urgent()
 
 
 def test_cursor_file_is_replaced_atomically():
