@@ -55,7 +55,8 @@ def _bstr_head(out, n):
 
 
 def sig_structure(protected, payload, external_aad=b""):
-    """Encode ["Signature1", protected, external_aad, payload] (each bstr < 64 KiB)."""
+    """Encode ["Signature1", protected, external_aad, payload] (each bstr < 64 KiB) as a
+    bytearray."""
     if len(protected) > 0xFFFF or len(payload) > 0xFFFF or len(external_aad) > 0xFFFF:
         raise COSEError("too long")
     out = bytearray(b"\x84")
@@ -66,7 +67,7 @@ def sig_structure(protected, payload, external_aad=b""):
     out.extend(external_aad)
     _bstr_head(out, len(payload))
     out.extend(payload)
-    return bytes(out)
+    return out  # no bytes() copy: a bundle's payload is tens of KB of a ~100 KB heap
 
 
 def decode_sign1(data):

@@ -141,5 +141,6 @@ class MicroPython:
 def _parse_result(out: str):
     for line in reversed(out.splitlines()):
         if line.startswith("@@RESULT@@"):
-            return eval(line[len("@@RESULT@@"):], {"__builtins__": {}}, {"inf": float("inf"), "nan": float("nan")})
+            return eval(line[len("@@RESULT@@"):], {"__builtins__": {}}, {"inf": float("inf"), "nan": float("nan"),
+                                                             "bytearray": bytearray})
     raise RuntimeError("no result in MicroPython output:\n" + out)
