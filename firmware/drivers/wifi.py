@@ -12,9 +12,9 @@ bounded by connect_ms, with exponential backoff and jitter between attempts (cap
 max_ms, so a rebooted router is found again within that time). Nothing here blocks:
 connect() returns at once on the ESP32 and all waits are asyncio sleeps.
 """
-import asyncio
-
 from micropython import const
+
+from app.aio import sleep_ms as _sleep_ms
 
 DOWN = const(0)
 CONNECTING = const(1)
@@ -22,13 +22,6 @@ UP = const(2)
 NO_CONFIG = const(3)  # no SSID configured: stays offline, gate works alone
 BACKOFF = const(4)  # an attempt failed; waiting before the next
 STATE_NAMES = ("down", "connecting", "up", "no_config", "backoff")
-
-
-def _sleep_ms(ms):
-    f = getattr(asyncio, "sleep_ms", None)
-    if f is not None:
-        return f(ms)
-    return asyncio.sleep(ms / 1000)
 
 
 def _rand(n):
