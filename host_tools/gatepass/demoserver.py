@@ -204,8 +204,8 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
         rep = crowd.Reporter(console, pace_s)
         visits = crowd.script(cast, now)
         hook = _server_bundles(srv, community, state)
-        res = _run_crowd(site, {"entrance": gates["entrance"], "exit": gates["exit"]}, cast, visits, rep,
-                         bundle_key, hook)
+        res = crowd.run(site, {"entrance": gates["entrance"], "exit": gates["exit"]}, cast, visits, rep,
+                        bundle_key=bundle_key, apply_bundle=hook)
         rep.summary(res, {"entrance": gates["entrance"], "exit": gates["exit"]})
 
         drained = site.run_until(lambda: all(g.app.log.pending() == 0 for g in gates.values()), 300_000, 200)
@@ -238,22 +238,6 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
     finally:
         site.close()
         srv.stop()
-
-
-def _run_crowd(site, gates, cast, visits, rep, bundle_key, hook):
-    """crowd.run with its bundle steps done on the server (crowd.run takes the hook as
-    `apply_bundle` when it has that parameter; otherwise its module-level step is
-    swapped for the duration of the run)."""
-    import inspect
-
-    if "apply_bundle" in inspect.signature(crowd.run).parameters:
-        return crowd.run(site, gates, cast, visits, rep, bundle_key=bundle_key, apply_bundle=hook)
-    saved = crowd._apply_bundle
-    crowd._apply_bundle = hook
-    try:
-        return crowd.run(site, gates, cast, visits, rep, bundle_key=bundle_key)
-    finally:
-        crowd._apply_bundle = saved
 
 
 def _main(argv: list[str]) -> int:
