@@ -31,10 +31,12 @@ def test_no_cpython_only_features(mpy):
 
 
 def test_map_batches_results_and_errors(mpy):
-    res = mpy.map("app.reasons", "message", [(0,), (20,), ("x",)])
+    res = mpy.map("app.reasons", "message", [(0,), (20,), ("x",), ()])
+    assert len(res) == 4
     assert res[0] == ("ok", "Welcome")
     assert res[1] == ("ok", "Fever - staff called")
-    assert res[2][0] in ("ok", "err")
+    assert res[2] == ("ok", "Code x")  # an unknown code is named, not refused
+    assert res[3][:2] == ("err", "TypeError")  # missing argument: the error comes back, the batch goes on
 
 
 def test_fresh_instance_per_call(mpy):

@@ -148,17 +148,24 @@ def test_pass_issue_png_scans_back_and_validates_on_the_device(keydir, tmp_path)
 def test_pass_issue_svg_and_defaults(keydir, tmp_path):
     pem, pub = _key_files(keydir)
     out = tmp_path / "staff.svg"
+    before = dt.date.today()
     r = run("pass", "issue", "--key", str(pem), "--community", "greenhill", "--role", "medical",
             "--cti", "00112233445566778899", "--out", str(out))
+    after = dt.date.today()
     root = ET.parse(out).getroot()
     assert root.tag.endswith("svg") and len(root) > 0
     p = _device_validate(r.stdout.strip(), pub, "greenhill", None)
     assert (p.role, p.unit(), p.dirs, p.label, p.cti.hex()) == (roles.MEDICAL, "0-0-0", roles.BOTH, "",
                                                                "00112233445566778899")
-    # default validity: from 00:00 today (local time) for 30 whole days
-    start = dt.datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    assert p.nbf == int(start.timestamp())
-    assert (dt.datetime.fromtimestamp(p.exp).date() - start.date()).days == 30
+    # default validity: from 00:00 today (local time) for 30 whole days; "today" is the day
+    # the CLI ran, which is either side of midnight if the run straddles it
+    starts = {d: int(dt.datetime(d.year, d.month, d.day).timestamp()) for d in (before, after)}
+    assert p.nbf in starts.values(), (p.nbf, starts)
+    day = dt.datetime.fromtimestamp(p.nbf).date()
+    assert starts[day] == p.nbf
+    first, last = dt.datetime.fromtimestamp(p.nbf), dt.datetime.fromtimestamp(p.exp)
+    assert first.time() == last.time() == dt.time(0)  # local midnights, also across a DST change
+    assert (last.date() - day).days == 30
 
 
 def test_validity_options():

@@ -3,7 +3,6 @@
 CPython and under MicroPython."""
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import cbor2
@@ -20,8 +19,6 @@ from server_helpers import dj  # noqa: F401
 
 KEY = keys.from_scalar(0x1D2C3B4A59687766554433221100FFEEDDCCBBAA99887766554433221100AABB, b"bk-test")
 ISSUER = keys.from_scalar(0x0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF)
-HAVE_P256 = importlib.util.find_spec("app.p256") is not None
-needs_p256 = pytest.mark.skipif(not HAVE_P256, reason="firmware/app/p256.py not there yet")
 
 
 def full_settings(**over):
@@ -140,7 +137,6 @@ def _device_check(data: bytes, pub65: bytes):
     return s.kid, ok, m
 
 
-@needs_p256
 def test_device_code_verifies_the_bundle_under_cpython():
     from app import cbor
     from app import settings as fs
@@ -162,7 +158,6 @@ def test_device_code_verifies_the_bundle_under_cpython():
     assert _device_check(bytes(bad), KEY.pub65)[1] is False
 
 
-@needs_p256
 def test_device_code_verifies_the_bundle_under_micropython(mpy):
     data = bundles.build(KEY, content(n_revoked=20), 11, 1_790_000_000)
     bad = bytearray(data)
@@ -188,7 +183,6 @@ print(repr(check(%r)))
     assert out[1] in ("'bad'", "'malformed'")
 
 
-@needs_p256
 def test_server_bundle_verifies_with_device_code(dj):
     """The bytes the server serves (with its stored key) pass the device's checks."""
     from django.db import transaction

@@ -50,17 +50,21 @@ def viewer(db):
     return cl
 
 
-def _today_t(hour=10):
+def _today_t(hour=10, days_ago=0):
+    """hour:00 local time (settings.TIME_ZONE) today, or days_ago days before."""
     from django.utils import timezone
 
-    d = timezone.localdate()
+    d = timezone.localdate() - dt.timedelta(days=days_ago)
     return int(dt.datetime.combine(d, dt.time(hour), tzinfo=timezone.get_current_timezone()).timestamp())
 
 
 def _traffic(devs):
     """A known day: returns the expected board per device."""
-    t = min(_today_t(), int(time.time()) - 60)
-    y = t - 86400  # yesterday: must not count
+    # 10:00 today, or a minute ago when earlier; but never before today's local midnight
+    # (in the first minute of the day "a minute ago" is yesterday: then the events sit a
+    # few seconds after midnight, a little ahead of the clock, still today)
+    t = max(min(_today_t(), int(time.time()) - 60), _today_t(0) + 1)
+    y = _today_t(days_ago=1)  # yesterday (calendar day, also across a DST change): must not count
     n_in, n_out, s_in = devs["n-in"], devs["n-out"], devs["s-in"]
     n_in.post(b"".join(rec(s, t + s) for s in range(1, 8))  # 7 in
               + rec(8, t, reason=reasons.EXPIRED, flags=TRUSTED | IN)  # denied

@@ -7,7 +7,6 @@ types, headers and response bodies matching the schemas.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import time
 
@@ -51,11 +50,16 @@ def _openapi() -> dict:
 @pytest.fixture(scope="module")
 def signed_session(live):
     cfg = live.seeded["devices"]["st-gate"]
-    # one second further per request: a real device never signs twice in one second
-    start = int(time.time()) - 250
-    counter = itertools.count()
+    # a real device never signs twice in one second: at least one second further per
+    # request, and never behind real time (a slow run must not drift out of the window)
+    last = [0]
+
+    def clock() -> int:
+        last[0] = max(int(time.time()), last[0] + 1)
+        return last[0]
+
     s = requests.Session()
-    s.auth = hmacauth.DeviceAuth("st-gate", bytes.fromhex(cfg["secret"]), clock=lambda: start + next(counter))
+    s.auth = hmacauth.DeviceAuth("st-gate", bytes.fromhex(cfg["secret"]), clock=clock)
     return s
 
 

@@ -7,6 +7,7 @@ import errno
 import pytest
 
 from gatepass import sim
+from gatepass.sim import pins
 
 
 @pytest.fixture
@@ -180,7 +181,9 @@ def test_uart_baud_mismatch_garbles(world):
     u = machine.UART(1, 115200, tx=32, rx=33)
     t.port.send(b"GP1:HELLO\r")
     world.clock.advance(50)
-    assert u.read() != b"GP1:HELLO\r"
+    got = u.read()
+    assert got, got  # bytes did arrive (None would mean the line stayed silent)...
+    assert got != b"GP1:HELLO\r"  # ...but not the ones sent
 
 
 def test_watchdog_resets_the_board(world):
@@ -196,7 +199,10 @@ def test_watchdog_resets_the_board(world):
     assert ei.value.cause == sim.WDT_RESET
     assert machine.reset_cause() == sim.WDT_RESET
     assert world.pin(26).level is None  # pads float after the reset
-    assert p is not None
+    # released by the reset, not driven low: the MCU's only output was the initial high
+    assert world.pin(26).mode == pins.HIZ and world.pin(26).outputs == [(0.0, 1)]
+    assert world.resets == [(world.clock.now_ms, sim.WDT_RESET)] and world.clock.now_ms > 3000
+    assert p.value() == 0  # the old handle reads the floating pad as low
 
 
 def test_reset_functions(world):

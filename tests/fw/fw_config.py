@@ -1,5 +1,4 @@
 """Device config parsing: clear errors naming the field (both runtimes)."""
-import json
 import os
 
 from app import config, roles
@@ -84,4 +83,3 @@ def test_save_is_atomic_and_validated():
         assert False
     except config.ConfigError as e:
         assert "provision" in str(e)
-    assert json.loads(json.dumps(d)) == d

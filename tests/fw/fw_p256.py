@@ -6,6 +6,7 @@ The Wycheproof file is split over several test functions (a key's comb table tak
 of ms to build under MicroPython and the file has 112 keys); test_wycheproof_split checks
 that the slices cover every group, so no vector can silently drop out.
 """
+import hashlib
 import json
 from binascii import unhexlify
 
@@ -117,8 +118,23 @@ def _xy(x, y):
     return b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
 
 
+def _sign_d1(msg):
+    """A real ES256 signature under G65 (private key d = 1) with nonce k = 1: R = G, so
+    r = Gx mod n and s = k^-1 (e + r d) = e + r mod n. Computed without app.p256."""
+    e = int.from_bytes(hashlib.sha256(msg).digest(), "big")
+    r = p256._GX % N
+    s = (e + r) % N
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
 def test_key_validation():
-    assert p256.PublicKey(G65) is not None
+    key = p256.PublicKey(G65)
+    msg = b"GP1 gate 3-1-1203"
+    sig = _sign_d1(msg)
+    assert key.verify(msg, sig) is True
+    assert p256.verify(G65, msg, sig) is True
+    assert key.verify(msg + b"!", sig) is False
+    assert key.verify(b"m", bytes(64)) is False
     # off the curve
     assert _rejects(_xy(p256._GX, p256._GY + 1))
     assert _rejects(_xy(p256._GX + 1, p256._GY))
@@ -142,7 +158,11 @@ def test_key_coordinates_must_be_below_p():
     b = p256._B
     rb = pow(b, (P + 1) // 4, P)
     assert rb * rb % P == b
-    assert p256.PublicKey(_xy(0, rb)) is not None
+    key = p256.PublicKey(_xy(0, rb))  # accepted, and its table holds this very point:
+    assert p256_probe.mul2_x(0, 1, _xy(0, rb)) == 0  # x(1 * Q)
+    assert p256_probe.mul2_x(0, 2, _xy(0, rb)) == p256_probe.affine_double_x(0, rb)  # x(2 * Q)
+    assert key.verify(b"m", bytes(64)) is False
+    assert key.verify(b"GP1 gate 3-1-1203", _sign_d1(b"GP1 gate 3-1-1203")) is False  # G's signature
     assert _rejects(_xy(P, rb))
     # a Wycheproof key with y < 2^256 - p: (x, y + p) is that point mod p
     found = 0
