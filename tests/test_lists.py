@@ -150,23 +150,43 @@ def test_list_size_costs_flash_not_ram_under_micropython(mpy):
 @settings(max_examples=100)
 @given(st.lists(st.tuples(st.integers(0, 40), st.sampled_from([roles.IN, roles.OUT]), st.integers(0, 10**6)),
                 max_size=80))
-def test_passback_store_keeps_the_latest_passage_and_survives_reopen(tmp_path_factory, ops):
+def test_passback_store_behaves_like_a_dict_and_survives_reopen(tmp_path_factory, ops):
     d = tmp_path_factory.mktemp("apb")
     path = str(d / "apb.bin")
     store = Passback(path, slots=1024)
     model = {}
     for i, direction, t in ops:
         pid = struct.pack("<Q", i * 0x9E3779B97F4A7C15 % 2**64)
-        newer = pid not in model or model[pid][1] <= NOW + t
-        # a passage older than the one known (a peer gate's, synced late) changes nothing
-        assert store.record(pid, direction, NOW + t) is newer
-        if newer:
-            model[pid] = (direction, NOW + t)
+        store.record(pid, direction, NOW + t)  # the gate's own passage: always written
+        model[pid] = (direction, NOW + t)
     for store2 in (store, Passback(path, slots=1024)):
         for pid, v in model.items():
             assert store2.last(pid) == v
         assert store2.last(b"\xee" * 8) is None
     assert os.path.getsize(path) == 1024 * 16
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([roles.IN, roles.OUT]), st.integers(0, 200),
+                          st.booleans()), max_size=60), st.integers(0, 20))
+def test_passback_peer_passages_never_undo_a_clearly_newer_one(tmp_path_factory, ops, slack):
+    """Local passages (peer=False) always land; a peer's lands unless the known passage
+    is more than `slack` seconds newer."""
+    path = str(tmp_path_factory.mktemp("apb") / "apb.bin")
+    store = Passback(path, slots=64)
+    model = {}
+    for i, direction, t, peer in ops:
+        pid = struct.pack("<Q", i + 1)
+        if peer:
+            lands = pid not in model or model[pid][1] <= NOW + t + slack
+            assert store.record(pid, direction, NOW + t, slack) is lands
+        else:
+            lands = True
+            assert store.record(pid, direction, NOW + t) is True
+        if lands:
+            model[pid] = (direction, NOW + t)
+    for pid, v in model.items():
+        assert store.last(pid) == v
 
 
 def test_passback_full_window_replaces_the_oldest(tmp_path):

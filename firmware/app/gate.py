@@ -37,6 +37,10 @@ SHOW_FAULT = const(4)
 SHOW_BUSY = const(5)
 
 # door events: the numbers of drivers.door
+# Two gates' clocks each stay within the uplink's 2 s tolerance of the server: within
+# this many seconds a peer's passage and ours cannot be ordered by their times
+PEER_SLACK_S = const(10)
+
 DOOR_OPENED = const(1)
 DOOR_CLOSED = const(2)
 DOOR_HELD = const(3)
@@ -238,7 +242,7 @@ class Gate:
         """Anti-passback state from elsewhere (a paired gate's passage, synced by the
         server): pid is the 8-byte pass id."""
         if self.apb is not None:
-            self.apb.record(pid, direction, t)
+            self.apb.record(pid, direction, t, PEER_SLACK_S)
 
     def apply_bundle(self, b):
         """Swap in what an applied bundle says (bundle.Store.on_apply calls this after

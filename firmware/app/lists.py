@@ -209,16 +209,20 @@ class Passback:
             return None
         return (self._win[o + 12], struct.unpack_from("<I", self._win, o + 8)[0])
 
-    def record(self, pid, direction, t):
+    def record(self, pid, direction, t, slack_s=-1):
         """Remember that pid passed in `direction` (roles.IN/OUT) at unix time t.
-        Returns False (nothing written) when a later passage is already known: a
-        peer gate's passage synced late must not undo a newer local one."""
+
+        slack_s >= 0 (a peer gate's passage, synced late): nothing is written, and
+        False returned, when the known passage is more than slack_s newer, so a stale
+        exit cannot undo a newer local entry. Within slack_s the two gates' clocks
+        cannot tell the order and the later news wins. A gate's own passage (slack_s
+        < 0) is the newest news there is and is always written."""
         base = self._base(pid)
         with open(self.path, "r+b") as f:
             if not self._load(f, base):
                 raise OSError("passback table damaged")
             o = self._find(pid)
-            if o >= 0 and struct.unpack_from("<I", self._win, o + 8)[0] > t:
+            if slack_s >= 0 and o >= 0 and struct.unpack_from("<I", self._win, o + 8)[0] > t + slack_s:
                 return False
             if o < 0:
                 oldest = -1

@@ -76,7 +76,7 @@ def test_a_torn_cursor_file_means_start_over_not_a_crash():
 def test_out_at_the_exit_gate_lets_the_resident_back_in_here():
     d = tmpdir("peer")
     apb = Passback(d + "/apb.bin", slots=64)
-    p = peers.Peers(d + "/c", apb.record)
+    p = peers.Peers(d + "/c", lambda q, dr, t: apb.record(q, dr, t, 10))  # as gate.note_passage
     apb.record(pid(1), roles.IN, NOW)  # came in through this gate this morning
     apb.record(pid(2), roles.IN, NOW + 100)
     # the exit gate saw pass 1 go out later; its page also carries an old, stale entry
