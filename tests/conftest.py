@@ -9,15 +9,15 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "fw"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "tests" / "firmware"))
 sys.path.insert(0, str(ROOT / "firmware"))
 
-from gatepass import mpcompat  # noqa: E402
+from gatepass.mp import compat as mpcompat  # noqa: E402
 
 mpcompat.install()
 
-from gatepass.mpruntime import SHARED, MicroPython, MicroPythonError  # noqa: E402,F401
+from gatepass.mp.runtime import SHARED, MicroPython, MicroPythonError  # noqa: E402,F401
 
 # fwenv for dual-runtime test modules running under CPython
 import types  # noqa: E402

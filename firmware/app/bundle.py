@@ -1,6 +1,6 @@
 """Signed community bundles on the device: verify, store atomically, apply.
 
-A bundle (host_tools/gatepass/bundles.py builds it) is a tagged COSE_Sign1, ES256,
+A bundle (host_tools/gatepass/issuing/bundles.py builds it) is a tagged COSE_Sign1, ES256,
 signed with a community bundle key the device config trusts (config.bundle_keys),
 over a CBOR map:
 

@@ -189,7 +189,7 @@ def run(count=300, naive_count=12, rt=None, firmware_override=None):
 def run_on_micropython(code, files, marker, rt=None):
     """Run benchmark `code` (with /bench on sys.path) on `rt` or a new runtime; return the
     JSON printed after `marker`."""
-    from gatepass.mpruntime import MicroPython
+    from gatepass.mp.runtime import MicroPython
 
     own = rt is None
     if own:

@@ -73,7 +73,7 @@ def make_passes(count, seed=7):
     """(key, community, now, [pass text]) from the real host issuing code."""
     import random
 
-    from gatepass import issue, keys
+    from gatepass.issuing import passes as issue, keys
 
     rnd = random.Random(seed)
     key = keys.from_scalar(rnd.randrange(1, 1 << 255))

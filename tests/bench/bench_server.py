@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "host_tools"))
 
 from gatepass.hmacauth import DeviceClient  # noqa: E402
-from gatepass.server.fw import reasons, record  # noqa: E402
+from gatepass.mp.fw import reasons, record  # noqa: E402
 from gatepass.server.testing import LiveServer, PgCluster, manage, pg_bindir  # noqa: E402
 
 COLUMNS = ["device_id", "seq", "time_raw", "at", "received_at", "kind", "reason", "flags", "role", "pid", "body",

@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parent))
 
 
 def main():
-    from gatepass.mpruntime import MicroPython
+    from gatepass.mp.runtime import MicroPython
 
     import bench_p256
     import bench_pass

@@ -1,6 +1,6 @@
 """Technician commands: `gatepass flash | deploy | provision | device info | device selftest |
 logs pull` (docs/technician.md). Each talks to the board over USB through mpremote's
-transport (gatepass.device) or esptool (gatepass.flashing).
+transport (gatepass.technician.link) or esptool (gatepass.technician.flashing).
 
 This module defines them all; commands/flash.py, deploy.py, provision.py and logs.py only
 expose one each to the CLI's one-family-per-module registration. After a session the board
@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeRemainingColumn)
 
-from .. import deploy as dep
-from .. import flashing
-from .. import logpull
-from .. import provisioning as prov
-from ..device import Device, DeviceError, DeviceExecError
+from ..technician import deploy as dep
+from ..technician import flashing, logpull
+from ..technician import provisioning as prov
+from ..technician.link import Device, DeviceError, DeviceExecError
 
 
 class BadInput(click.ClickException):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .. import keys as keylib
+from ..issuing import keys as keylib
 
 
 @click.group("keys")

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import click
 
-from .. import issue as iss
-from .. import keys as keylib
+from ..issuing import cards
+from ..issuing import keys as keylib
+from ..issuing import passes as iss
+from ..issuing import qr
+from ..issuing import roster as rosterlib
 
 
 def _load_key(path: Path, kid: str | None) -> keylib.IssuerKey:
@@ -63,10 +66,10 @@ def pass_issue(key_path, kid, community, days, start, until, dirs, tz, role, uni
         spec = iss.new_spec(community, role, unit, dirs, label, nbf, exp, cti=cti_b)
         p = iss.issue(key, spec)
         if out:
-            iss.write_qr(p.text, out)
+            qr.write_qr(p.text, out)
     except iss.PassSpecError as e:
         raise click.BadParameter(e.message, param_hint="--" + e.field) from None
-    a, b = iss.validity_text(spec.nbf, spec.exp, zone)
+    a, b = cards.validity_text(spec.nbf, spec.exp, zone)
     click.echo("%s %s unit %s dirs %s valid %s .. %s, id %s, %d characters%s"
                % (community, spec.role_name, spec.unit_text, iss.dirs_text(spec.dirs), a, b, spec.cti.hex(),
                   len(p.text), ", QR " + str(out) if out else ""), err=True)
@@ -90,10 +93,10 @@ def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, o
         iss.parse_dirs(dirs)
         if days is not None or start or until:
             iss.validity(days, start, until, tz=zone)  # check the defaults once, before the rows
-        rows = iss.load_roster(roster, community, days, start, until, dirs, tz=zone)
+        rows = rosterlib.load_roster(roster, community, days, start, until, dirs, tz=zone)
     except iss.PassSpecError as e:
         raise click.BadParameter(e.message, param_hint="--" + e.field) from None
-    except iss.RosterError as e:
+    except rosterlib.RosterError as e:
         for line, field, msg in e.problems:
             click.echo("%s: line %d: field %r: %s" % (roster, line, field, msg), err=True)
         click.echo("%d problem(s), no pass issued" % len(e.problems), err=True)
@@ -102,7 +105,7 @@ def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, o
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("issuing", total=len(rows))
-        issued, pdf = iss.batch(key, rows, out_dir, zone, progress=lambda p: progress.advance(task))
+        issued, pdf = rosterlib.batch(key, rows, out_dir, zone, progress=lambda p: progress.advance(task))
     pages = (len(issued) + 9) // 10
     console.print("%d passes in %s (PNG + SVG each), manifest passes.csv, cards %s (%d page%s)"
                   % (len(issued), out_dir, pdf.name, pages, "" if pages == 1 else "s"))

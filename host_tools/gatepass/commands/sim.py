@@ -20,9 +20,9 @@ def command(community: str, entrance_board: str, exit_board: str, pace: float, k
     """Run an entrance and an exit gate (the real firmware on simulated boards, virtual
     time) with a scripted crowd; one row per decision, then a summary. Exit status 1
     when a decision differs from the script."""
-    from .. import crowd
-    from .. import keys as keylib
-    from .. import mpcompat
+    from ..issuing import keys as keylib
+    from ..mp import compat as mpcompat
+    from ..sim import crowd
 
     mpcompat.install()
     mpcompat.add_firmware_path()

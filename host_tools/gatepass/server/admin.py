@@ -15,7 +15,7 @@ class CommunityAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change and not obj.issuer_keys.exists():
-            from .. import keys
+            from ..issuing import keys
             from .models import pem
 
             k = keys.generate()

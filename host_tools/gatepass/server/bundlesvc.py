@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .. import bundles, keys
+from ..issuing import bundles, keys
 
 # a revoked pass stays listed this long after it expires: a gate whose clock lags
 # must still refuse it
@@ -29,7 +29,7 @@ _checked_lock = threading.Lock()
 
 
 def _fw_settings():
-    from .fw import settings  # firmware/app/settings.py: the device's own validation
+    from ..mp.fw import settings  # firmware/app/settings.py: the device's own validation
 
     return settings
 

@@ -24,7 +24,7 @@ MAX_RECORDS = 4096
 _IN_CHUNK = 500
 
 
-from .fw import reasons, record
+from ..mp.fw import reasons, record
 _NO_TEMP = record.NO_TEMP
 
 

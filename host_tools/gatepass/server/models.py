@@ -27,7 +27,7 @@ U16 = [MinValueValidator(0), MaxValueValidator(0xFFFF)]
 
 
 def pem(key) -> str:
-    """PKCS#8 PEM text of a gatepass.keys.IssuerKey's private key."""
+    """PKCS#8 PEM text of a gatepass.issuing.keys.IssuerKey's private key."""
     from cryptography.hazmat.primitives import serialization
 
     return key.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -81,7 +81,7 @@ class Community(models.Model):
         # bundle_* columns belong to bundlesvc (atomic updates): a staff edit of an old
         # instance must never write an older version back
         if not self.bundle_key_pem:
-            from .. import keys
+            from ..issuing import keys
 
             k = keys.generate()
             self.bundle_key_pem = pem(k)

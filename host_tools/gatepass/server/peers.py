@@ -21,8 +21,8 @@ import struct
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
-from .fw import record
-from .fw import settings as fw_settings
+from ..mp.fw import record
+from ..mp.fw import settings as fw_settings
 from .models import DIR_IN, DIR_OUT, Community, Device, Event
 
 PAGE = 256  # entries per answer at most

@@ -358,8 +358,8 @@ def passes(request):
 
 def issue_pass(c: Community, name: str, phone: str = "", role: int = 0, building: int = 0, entrance: int = 0,
                room: int = 0, dirs: int = 3, label: str = "", days: int = 30, **_ignored) -> Pass:
-    """Issue, sign and store a pass for a (new) person (gatepass.issue does the signing)."""
-    from gatepass import issue as gp_issue
+    """Issue, sign and store a pass for a (new) person (gatepass.issuing.passes does the signing)."""
+    from gatepass.issuing import passes as gp_issue
 
     key = bundlesvc.issuing_key(c)
     if key is None:
@@ -387,9 +387,9 @@ def pass_card(request, pk: int):
     p = get_object_or_404(Pass.objects.select_related("person", "community"), pk=pk)
     svg = ""
     if p.text:
-        from gatepass import issue as gp_issue
+        from gatepass.issuing import qr
 
-        svg = gp_issue.qr_code(p.text).svg_inline(scale=4, border=2)
+        svg = qr.qr_code(p.text).svg_inline(scale=4, border=2)
     return render(request, "gatepass/card.html", {"p": p, "qr_svg": svg, "role": role_name(p.role),
                                                   "community": p.community})
 

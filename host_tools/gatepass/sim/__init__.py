@@ -62,7 +62,7 @@ def _ssd1306_module(world: World) -> types.ModuleType:
 def install(world: World | None = None, clock=None, chip: str = "esp32", psram: str = "none",
             strict: bool = True, ssd1306: bool = True) -> World:
     """Make `machine` (and `time.ticks_*`) simulated; returns the World. Nestable."""
-    from .fw import ensure_micropython_shim
+    from ..mp.fw import ensure_micropython_shim
     ensure_micropython_shim()
     if world is None:
         world = World(clock if clock is not None else VirtualClock(), chip, psram, strict)
@@ -77,7 +77,7 @@ def install(world: World | None = None, clock=None, chip: str = "esp32", psram: 
         "mpcompat": None,
     }
     try:
-        from .. import mpcompat
+        from ..mp import compat as mpcompat
     except ImportError:  # pragma: no cover - mpcompat ships with gatepass
         mpcompat = None
     if mpcompat is not None:
@@ -111,7 +111,7 @@ def uninstall() -> None:
     _machine._world = saved["world"]
     _clockmod._set_current(saved["clock"])
     if saved["mpcompat"] is not None:
-        from .. import mpcompat
+        from ..mp import compat as mpcompat
         mpcompat.set_source(saved["mpcompat"])
     for n, v in saved["time"].items():
         if v is _MISSING:

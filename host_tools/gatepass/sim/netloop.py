@@ -107,7 +107,7 @@ def run(clock: VirtualClock, coro, dilation: float = 1.0, timeout_ms: float | No
 
 
 class NetClock(VirtualClock):
-    """A VirtualClock whose loop() is a HybridLoop (for gatepass.simgate.Site(clock=...))."""
+    """A VirtualClock whose loop() is a HybridLoop (for gatepass.sim.simgate.Site(clock=...))."""
 
     def __init__(self, dilation: float = 1.0, start_ticks_ms: int = 0):
         super().__init__(start_ticks_ms)

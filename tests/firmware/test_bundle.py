@@ -1,0 +1,293 @@
+"""Signed bundles on the device (firmware/app/bundle.py) against bundles built by the
+server's own code (host_tools/gatepass/issuing/bundles.py): verify, reject, store atomically,
+apply, and the gate's next decision follows the new bundle."""
+from __future__ import annotations
+
+import os
+import struct
+import time
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from app import bundle, lists, policy, reasons, record, roles, settings as fwsettings
+from app.clock import Clock
+from app.eventlog import EventLog
+from app.gate import Gate
+from gatepass.issuing import bundles, passes as issue, keys
+
+COMMUNITY = "maple"
+NOW = int(time.time())
+
+
+@pytest.fixture(scope="module")
+def bkey():
+    return keys.from_scalar(0x1234567, kid=b"bundle-1")
+
+
+@pytest.fixture(scope="module")
+def ikey():
+    return keys.from_scalar(0x7654321, kid=b"issuer-1")
+
+
+def content(ikey, **kw):
+    kw.setdefault("community", COMMUNITY)
+    kw.setdefault("settings", fwsettings.validate({}))
+    c = bundles.Content(**kw)
+    for k in ("mode", "threshold"):
+        c.settings.pop(k, None)
+    if not c.keys:
+        c.keys = [(ikey.kid, ikey.pub65)]
+    return c
+
+
+class Device:
+    """The flash of one gate: log, clock, lists dir, bundle store, and a Gate."""
+
+    def __init__(self, tmp, bkey, ikey, direction=roles.IN):
+        os.makedirs(tmp, exist_ok=True)
+        self.dir = str(tmp)
+        self.clock = Clock(self.dir + "/clock", offset=0)
+        self.clock.set(NOW, 1)
+        self.log = EventLog(self.dir + "/log", self.clock, seg_records=100, max_segments=4)
+        self.store = bundle.Store(self.dir, {bkey.kid: bkey.pub65}, COMMUNITY, self.log)
+        from app import p256
+
+        self.gate = Gate(direction, COMMUNITY, {ikey.kid: p256.PublicKey(ikey.pub65)},
+                         fwsettings.Settings(), self.log, self.clock, lists.Lists(self.dir),
+                         lists.Passback(self.dir + "/passback.bin", 64))
+        self.store.on_apply.append(self.gate.apply_bundle)
+
+    def bundle_records(self):
+        return [record.decode(r) for r in self.log.records() if r[8] == record.K_BUNDLE]
+
+    def files(self):
+        out = {}
+        for n in sorted(os.listdir(self.dir)):
+            p = os.path.join(self.dir, n)
+            if os.path.isfile(p) and n != "clock":
+                out[n] = open(p, "rb").read()
+        return out
+
+
+def make_pass(ikey, unit=(3, 1, 1203), role=0, cti=None):
+    spec = issue.new_spec(COMMUNITY, role, unit, "in,out", nbf=NOW - 86400, exp=NOW + 30 * 86400,
+                          cti=cti)
+    return issue.issue(ikey, spec)
+
+
+def test_applied_bundle_writes_lists_settings_and_logs(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    revoked = [b"\x09" * 12, b"\x01" * 9, b"\x05" * 8]
+    data = bundles.build(bkey, content(ikey, mode=1, threshold_cc=3750, revoked=revoked,
+                                       quarantined=[(7, 0, 0), (3, 1, 1203)],
+                                       settings={"unlock_s": 7, "comp_k": 0.12, "passback": "soft"}),
+                         5, NOW)
+    assert dev.store.apply(data) == (bundle.APPLIED, 5)
+    assert dev.store.version == 5
+    # lists as the lookup expects them: sorted fixed-width keys
+    assert open(tmp_path / "revoked.bin", "rb").read() == b"\x01" * 8 + b"\x05" * 8 + b"\x09" * 8
+    assert open(tmp_path / "quarantine.bin", "rb").read() == (
+        struct.pack(">HHH", 3, 1, 1203) + struct.pack(">HHH", 7, 0, 0))
+    assert open(tmp_path / bundle.CURRENT, "rb").read() == data
+    assert not os.path.exists(tmp_path / bundle.NEW)
+    lk = lists.Lists(str(tmp_path))
+    assert lk.is_revoked(b"\x05" * 8) and not lk.is_revoked(b"\x06" * 8)
+    assert lk.is_quarantined(7, 4, 5) and lk.is_quarantined(3, 1, 1203) and not lk.is_quarantined(3, 1, 1204)
+    # the gate took the settings over
+    s = dev.gate.settings
+    assert (s.mode, s.threshold_cc, s.unlock_s, s.passback) == (1, 3750, 7, fwsettings.PASSBACK_SOFT)
+    assert abs(s.comp_k - 0.12) < 1e-9 and dev.gate.bundle_version == 5
+    (r,) = dev.bundle_records()
+    assert (r["reason"], r["aux"], r["urgent"]) == (0, 5, False)
+
+
+def test_tampered_bundle_is_rejected_logged_and_changes_nothing(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    good = bundles.build(bkey, content(ikey, revoked=[b"A" * 8]), 2, NOW)
+    assert dev.store.apply(good)[0] == bundle.APPLIED
+    before = dev.files()
+    settings_before = dev.gate.settings.to_dict()
+    newer = bundles.build(bkey, content(ikey, revoked=[b"A" * 8, b"B" * 8], mode=2), 3, NOW)
+    i = newer.index(b"BBBBBBBB")
+    tampered = newer[:i] + b"C" + newer[i + 1:]  # a revoked id changed: signature breaks
+    forged_sig = newer[:-1] + bytes([newer[-1] ^ 1])
+    other_key = bundles.build(keys.from_scalar(99, kid=bkey.kid), content(ikey, mode=2), 3, NOW)
+    unknown_kid = bundles.build(keys.from_scalar(99, kid=b"someone"), content(ikey, mode=2), 3, NOW)
+    for data, code in ((tampered, bundle.BAD_SIGNATURE), (forged_sig, bundle.BAD_SIGNATURE),
+                       (other_key, bundle.BAD_SIGNATURE), (unknown_kid, bundle.UNKNOWN_KID),
+                       (b"\xd2\x84garbage", bundle.MALFORMED), (newer[:-10], bundle.MALFORMED)):
+        code_got, _ = dev.store.apply(data)
+        assert code_got == code
+        assert dev.files() == before and dev.gate.settings.to_dict() == settings_before
+        assert dev.store.version == 2
+    recs = dev.bundle_records()
+    assert [r["reason"] for r in recs] == [0, 12, 12, 12, 11, 10, 10]
+    assert all(r["urgent"] for r in recs[1:])  # staff see tampering at once
+    assert dev.store.rejected == 6
+    assert dev.store.apply(newer) == (bundle.APPLIED, 3)  # the genuine one still goes in
+
+
+def test_older_or_equal_version_and_other_community_rejected(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    assert dev.store.apply(bundles.build(bkey, content(ikey, mode=1), 10, NOW))[0] == bundle.APPLIED
+    for v in (10, 9, 1):
+        old = bundles.build(bkey, content(ikey, mode=0), v, NOW + 100)  # validly signed replay
+        assert dev.store.apply(old) == (bundle.OLD_VERSION, v)
+    assert dev.gate.settings.mode == 1 and dev.store.version == 10
+    other = bundles.build(bkey, content(ikey, community="elm"), 11, NOW)
+    assert dev.store.apply(other)[0] == bundle.WRONG_COMMUNITY
+    recs = dev.bundle_records()
+    assert [(r["reason"], r["aux"]) for r in recs] == [(0, 10), (43, 10), (43, 9), (43, 1), (13, 11)]  # 43 STALE_BUNDLE
+    assert not any(r["urgent"] for r in recs[1:4])  # a replay is noted, not alarmed
+
+
+def test_signed_but_invalid_settings_are_rejected(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    c = content(ikey)
+    c.settings["unlock_s"] = 999  # the server validates too; the device never trusts that
+    data = bundles.sign(bkey, bundles._dumps({**c.normalized(), 1: 4, 2: NOW}))
+    assert dev.store.apply(data)[0] == bundle.MALFORMED
+    assert dev.store.version == 0 and not os.path.exists(tmp_path / bundle.CURRENT)
+    # unknown setting names from a newer server are left out, the rest applies
+    c = content(ikey)
+    c.settings["future_knob"] = 3
+    data = bundles.sign(bkey, bundles._dumps({**c.normalized(), 1: 4, 2: NOW}))
+    assert dev.store.apply(data) == (bundle.APPLIED, 4)
+
+
+def test_power_cut_during_apply_rolls_forward_at_boot(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    v1 = bundles.build(bkey, content(ikey, revoked=[b"A" * 8]), 1, NOW)
+    assert dev.store.apply(v1)[0] == bundle.APPLIED
+    v2 = bundles.build(bkey, content(ikey, revoked=[b"B" * 8], mode=2), 2, NOW)
+    # the cut came after bundle.new was written, before the lists and the rename
+    (tmp_path / bundle.NEW).write_bytes(v2)
+    s2 = bundle.Store(str(tmp_path), {bkey.kid: bkey.pub65}, COMMUNITY, dev.log)
+    b = s2.load()
+    assert b.version == 2 and b.mode == 2
+    assert open(tmp_path / "revoked.bin", "rb").read() == b"B" * 8
+    assert open(tmp_path / bundle.CURRENT, "rb").read() == v2 and not (tmp_path / bundle.NEW).exists()
+    # a torn bundle.new (cut while writing it) is dropped; the old bundle stays
+    v3 = bundles.build(bkey, content(ikey, revoked=[b"C" * 8]), 3, NOW)
+    (tmp_path / bundle.NEW).write_bytes(v3[: len(v3) // 2])
+    s3 = bundle.Store(str(tmp_path), {bkey.kid: bkey.pub65}, COMMUNITY, dev.log)
+    assert s3.load().version == 2 and not (tmp_path / bundle.NEW).exists()
+    assert open(tmp_path / "revoked.bin", "rb").read() == b"B" * 8
+    # a forged bundle.new planted on the flash is not applied either
+    forged = v3[:-1] + bytes([v3[-1] ^ 1])
+    (tmp_path / bundle.NEW).write_bytes(forged)
+    assert bundle.Store(str(tmp_path), {bkey.kid: bkey.pub65}, COMMUNITY).load().version == 2
+
+
+def test_new_bundle_changes_the_next_decision_at_the_gate(tmp_path, bkey, ikey):
+    din = Device(tmp_path / "in", bkey, ikey, roles.IN)
+    dout = Device(tmp_path / "out", bkey, ikey, roles.OUT)
+    alice = make_pass(ikey, (3, 1, 1203))
+    bob = make_pass(ikey, (5, 2, 501))
+    medic = make_pass(ikey, (0, 0, 0), role=roles.MEDICAL)
+    ok = policy.Reading(36.6, 35.0, 22.0)
+
+    def out(dev, p):
+        return dev.gate.passage_now(p.text, ok).decision
+
+    assert out(dout, bob).reason == reasons.OK and out(din, alice).reason == reasons.OK
+    # revocation
+    data = bundles.build(bkey, content(ikey, revoked=[alice.spec.cti]), 2, NOW)
+    assert din.store.apply(data)[0] == 0 and dout.store.apply(data)[0] == 0
+    assert out(din, alice).reason == reasons.REVOKED
+    # quarantine of bob's building: bob may not go out; alice still... revoked
+    data = bundles.build(bkey, content(ikey, quarantined=[(5, 0, 0)]), 3, NOW)
+    assert dout.store.apply(data)[0] == 0
+    d = out(dout, bob)
+    assert d.reason == reasons.QUARANTINED and not d.allow
+    assert out(dout, medic).allow  # on-duty medical staff are exempt
+    # mode change: sealed -> residents may not go out, exempt roles may
+    data = bundles.build(bkey, content(ikey, mode=2), 4, NOW)
+    assert dout.store.apply(data)[0] == 0
+    assert dout.gate.settings.mode == fwsettings.MODE_SEALED
+    assert out(dout, bob).reason == reasons.MODE_SEALED
+    assert out(dout, medic).allow
+    # threshold change reaches the fever decision
+    data = bundles.build(bkey, content(ikey, threshold_cc=3600), 5, NOW)
+    assert din.store.apply(data)[0] == 0
+    d = din.gate.passage_now(bob.text, policy.Reading(36.2, 35.0, 22.0)).decision
+    assert d.reason == reasons.FEVER
+
+
+def test_issuer_key_rotation_through_a_bundle(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    new_issuer = keys.from_scalar(0xABCDEF, kid=b"issuer-2")
+    p_new = make_pass(new_issuer)
+    p_old = make_pass(ikey)
+    ok = policy.Reading(36.6, 35.0, 22.0)
+    assert dev.gate.passage_now(p_new.text, ok).decision.reason == reasons.UNKNOWN_KID
+    data = bundles.build(bkey, content(ikey, keys=[(new_issuer.kid, new_issuer.pub65)]), 2, NOW)
+    assert dev.store.apply(data)[0] == 0
+    assert dev.gate.passage_now(p_new.text, ok).decision.allow
+    assert dev.gate.passage_now(p_old.text, ok).decision.reason == reasons.UNKNOWN_KID
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(revoked=st.lists(st.binary(min_size=8, max_size=16), max_size=40),
+       units=st.lists(st.tuples(st.integers(1, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+                      .map(lambda u: (u[0], u[1], u[2] if u[1] else 0)), max_size=20),
+       mode=st.integers(0, 2), thr=st.integers(3500, 4000), version=st.integers(1, 2**32 - 1))
+def test_device_decodes_what_the_server_builds(bkey, ikey, revoked, units, mode, thr, version):
+    c = content(ikey, revoked=revoked, quarantined=units, mode=mode, threshold_cc=thr)
+    data = bundles.build(bkey, c, version, NOW)
+    b = bundle.decode(data, {bkey.kid: bkey.pub65})
+    ref = bundles.verify(data, {bkey.kid: bkey.pub65})
+    assert b.version == version == ref[1] and b.mode == mode and b.threshold_cc == thr
+    assert b.revoked == ref[6] and sorted(b.quarantined) == sorted(tuple(u) for u in ref[7])
+    s = b.make_settings()
+    assert s.mode == mode and s.threshold_cc == thr
+    assert s.to_dict()["comp_k"] == pytest.approx(ref[8]["comp_k"])
+
+
+def test_micropython_verifies_and_decodes_a_server_bundle(mpy, bkey, ikey):
+    data = bundles.build(bkey, content(ikey, revoked=[b"Z" * 8, b"A" * 10], quarantined=[(2, 0, 0)],
+                                       mode=1, settings={"comp_k": 0.15, "unlock_s": 4}), 7, NOW)
+    tampered = data[:-1] + bytes([data[-1] ^ 0x80])
+    code = """
+from app import bundle
+keys = {%r: %r}
+b = bundle.decode(%r, keys)
+s = b.make_settings()
+print(b.version, b.mode, b.revoked_count(), b.quarantined, s.unlock_s, round(s.comp_k * 100), s.threshold_cc)
+try:
+    bundle.decode(%r, keys)
+    print('accepted')
+except bundle.BundleError as e:
+    print('rejected', e.code)
+""" % (bkey.kid, bkey.pub65, data, tampered)
+    out = mpy.run(code).split("\n")
+    assert out[0].strip() == "7 1 2 [(2, 0, 0)] 4 15 3730"
+    assert out[1].strip() == "rejected 12"
+
+
+def test_micropython_store_applies_atomically_and_rejects(mpy, bkey, ikey):
+    v2 = bundles.build(bkey, content(ikey, revoked=[b"Z" * 8, b"A" * 10], quarantined=[(2, 0, 0)]), 2, NOW)
+    v1 = bundles.build(bkey, content(ikey, mode=2), 1, NOW)
+    forged = v2[:-1] + bytes([v2[-1] ^ 1])
+    code = """
+import os
+from app import bundle, lists, record
+from app.eventlog import EventLog
+os.mkdir('/b')
+log = EventLog('/b/log', None, seg_records=50, max_segments=4)
+st = bundle.Store('/b', {%r: %r}, 'maple', log)
+print(st.apply(%r), st.apply(%r), st.apply(%r))
+lk = lists.Lists('/b')
+print(lk.is_revoked(b'AAAAAAAA'), lk.is_revoked(b'ZZZZZZZZ'), lk.is_revoked(b'BBBBBBBB'), lk.is_quarantined(2, 5, 5))
+print(sorted(n for n in os.listdir('/b') if not n.startswith('log')))
+print([(record.decode(r)['reason'], record.decode(r)['aux'], record.decode(r)['urgent']) for r in log.records()])
+st2 = bundle.Store('/b', {%r: %r}, 'maple')
+print(st2.load().version)
+""" % (bkey.kid, bkey.pub65, forged, v2, v1, bkey.kid, bkey.pub65)
+    out = [ln.strip() for ln in mpy.run(code).strip().split("\n")]
+    assert out[0] == "(12, 2) (0, 2) (43, 1)"  # 43 STALE_BUNDLE
+    assert out[1] == "True True False True"
+    assert out[2] == "['bundle.cbor', 'quarantine.bin', 'revoked.bin']"
+    assert out[3] == "[(12, 2, True), (0, 2, False), (43, 1, False)]"
+    assert out[4] == "2"

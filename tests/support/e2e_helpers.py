@@ -1,0 +1,195 @@
+"""End-to-end harness: a real `gatepass server` process on 127.0.0.1, a fault proxy in
+front of it, and simulated gates running the real firmware (main.setup, app/, drivers/)
+whose uplink talks HTTP through the proxy.
+
+Time: the gates share a NetClock (virtual time that jumps while nothing is on the wire,
+follows real time x `dilation` while a socket waits). The server runs on real time, so a
+device whose virtual clock ran ahead gets `stale_time` answers and re-syncs, as a real
+device with a drifting clock would.
+"""
+from __future__ import annotations
+
+import sqlite3
+import struct
+import time
+from pathlib import Path
+
+from faultproxy import FaultProxy
+from gatepass import sim
+from gatepass.sim import simgate
+from gatepass.server.testing import LiveServer, manage
+from gatepass.sim import network as simnet
+from gatepass.sim.netloop import NetClock
+
+WIFI = {"ssid": "gate-net", "password": "pw"}
+
+
+class Srv:
+    """The live server, its database (read directly, independent of the code under test)
+    and a fault proxy in front of it."""
+
+    def __init__(self, server: LiveServer, db: str, home: Path):
+        self.server = server
+        self.db = db
+        self.home = home
+        self.seeded = server.seeded
+        secrets = {d: bytes.fromhex(c["secret"]) for d, c in self.seeded["devices"].items()}
+        self.proxy = FaultProxy(server.port, secrets)
+
+    def sql(self, query: str, *args):
+        with sqlite3.connect(self.db[len("sqlite:///"):], timeout=30) as conn:
+            return conn.execute(query.replace("%s", "?"), args).fetchall()
+
+    def shell(self, code: str) -> str:
+        """Run Django ORM code against the live database (a staff action)."""
+        return manage(self.db, self.home, "shell", "-c", code)
+
+    def rows(self, did: str) -> dict[int, bytes]:
+        """seq -> the 32-byte record rebuilt from the stored columns."""
+        from app import record
+
+        out = {}
+        for seq, t, kind, reason, flags, role, pid, body, obj, amb, aux in self.sql(
+                "SELECT seq, time_raw, kind, reason, flags, role, pid, body, obj, amb, aux FROM gatepass_event "
+                "WHERE device_id = %s", did):
+            out[seq] = record.pack(seq, t, kind, reason, flags, record.NO_ROLE if role is None else role,
+                                   bytes.fromhex(pid), record.NO_TEMP if body is None else body,
+                                   record.NO_TEMP if obj is None else obj, record.NO_TEMP if amb is None else amb, aux)
+        return out
+
+    def count(self, did: str) -> tuple[int, int]:
+        return self.sql("SELECT count(*), count(DISTINCT seq) FROM gatepass_event WHERE device_id = %s", did)[0]
+
+    def issuer(self):
+        """The community's pass issuer key (its private half lives on the server)."""
+        from cryptography.hazmat.primitives import serialization
+
+        from gatepass.issuing import keys
+
+        kid, pem = self.sql("SELECT kid, private_pem FROM gatepass_issuerkey WHERE private_pem != '' "
+                            "ORDER BY created_at LIMIT 1")[0]
+        return keys.IssuerKey(serialization.load_pem_private_key(pem.encode(), None), bytes.fromhex(kid))
+
+    def close(self):
+        self.proxy.close()
+        self.server.stop()
+
+
+def start_server(tmp_path_factory, name: str, devices) -> Srv:
+    home = tmp_path_factory.mktemp(name)
+    db = "sqlite:///" + str(home / "gatepass.sqlite3")
+    server = LiveServer(db, home, seed={"community": "maple", "name": "Maple Court", "devices": devices}).start()
+    return Srv(server, db, home)
+
+
+def device_records(g) -> dict[int, bytes]:
+    """seq -> raw 32-byte record, read from the gate's flash (segment files)."""
+    from app import record
+
+    out = {}
+    for seg in sorted((g.flash / "data" / "log").glob("*.seg")):
+        data = seg.read_bytes()
+        for off in range(0, len(data) - len(data) % 32, 32):
+            if record.valid(data, off):
+                out[struct.unpack_from("<I", data, off)[0]] = data[off:off + 32]
+    return out
+
+
+def assert_exactly_once(srv: Srv, g) -> int:
+    """Everything the gate logged is on the server once, byte for byte, and nothing else."""
+    dev = device_records(g)
+    got = srv.rows(g.name)
+    n, distinct = srv.count(g.name)
+    assert n == distinct == len(got)
+    missing = sorted(set(dev) - set(got))
+    extra = sorted(set(got) - set(dev))
+    assert not missing and not extra, (g.name, missing[:20], extra[:20])
+    diff = [s for s in dev if dev[s] != got[s]]
+    assert not diff, (g.name, diff[:10])
+    return len(dev)
+
+
+class Sim:
+    """A Site on a NetClock with gates provisioned from the server's seed."""
+
+    def __init__(self, srv: Srv, dilation: float = 10.0, skew_s: float = 0.0):
+        self.srv = srv
+        self.clock = NetClock(dilation)
+        self.site = simgate.Site(start_unix=int(time.time()), clock=self.clock)
+        # The boards' RTC follows the host's real clock (plus skew_s), like the server's:
+        # virtual time jumps ahead while nothing is on the wire, and a device clock tied
+        # to it would drift by minutes per simulated minute and re-sync on every answer.
+        self.skew_s = skew_s
+        self.site.wall = self.wall  # type: ignore[method-assign]
+        simnet.access_point(ssid=WIFI["ssid"], password=WIFI["password"])
+        self.tasks = []
+
+    def wall(self) -> float:
+        return time.time() + self.skew_s
+
+    def gate(self, did: str, url: str | None = None, wifi: bool = False, **extra):
+        cfg = dict(self.srv.seeded["devices"][did])
+        cfg["board"] = "esp32-devkitc"
+        cfg["server"] = {"url": url or self.srv.proxy.url, "allow_http": True}
+        if wifi:
+            cfg["wifi"] = dict(WIFI)
+        cfg.update(extra)
+        return self.site.add(did, config=cfg)
+
+    def start_uplink(self, g, wifi: bool = False, **tune):
+        """Boot the firmware and run only its network tasks (Wi-Fi supervisor, uplink):
+        events come from gate.passage_now, so the 20 ms pollers of the full app do not
+        slow hours of simulated time down."""
+        app = g.boot(wdt=False)
+        assert app.status == "run", (app.status, app.error)
+        assert app.uplink is not None
+        for k, v in tune.items():
+            setattr(app.uplink.up, k, v)
+        if wifi:
+            from drivers.wifi import WiFi
+
+            with sim.installed(g.rig.world):
+                w = WiFi(WIFI["ssid"], WIFI["password"])
+            app.wifi = w
+            app.uplink.wifi = w
+            self.tasks.append(self.site.loop.create_task(w.run()))
+        self.tasks.append(self.site.loop.create_task(app.uplink.run()))
+        return app
+
+    def start_full(self, g):
+        """Boot and run the whole firmware app (gate loop, relay, door, indicator, uplink)."""
+        app = g.boot()
+        assert app.status == "run", (app.status, app.error)
+        self.site.start(g)
+        return app
+
+    def run_for(self, ms: float) -> None:
+        self.site.run_for(ms)
+
+    def until(self, pred, timeout_ms: float, step_ms: float = 1000) -> bool:
+        return self.site.run_until(pred, timeout_ms, step_ms)
+
+    def close(self):
+        for t in self.tasks:
+            t.cancel()
+        self.site.close()
+
+
+def drained(*gates):
+    def pred():
+        for g in gates:
+            log = g.app.log
+            if log.pending() != 0:
+                return False
+        return True
+
+    return pred
+
+
+def passage(g, i: int, text: str | None = None, body: float = 36.6):
+    """One decision at gate g through the firmware's own passage path (no scanner)."""
+    from app import policy
+
+    return g.gate.passage_now(text if text is not None else "GP1:not-a-pass-%d" % i,
+                              policy.Reading(body, body - 1.5, 22.0))
+
