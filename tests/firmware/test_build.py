@@ -14,6 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 FW_FILES = sorted(p for p in FIRMWARE.rglob("*.py") if "__pycache__" not in p.parts)
+# the scripts `gatepass device ...` runs on the board are MicroPython too
+ONBOARD = ROOT / "host_tools" / "gatepass" / "technician" / "onboard"
+ONBOARD_FILES = sorted(ONBOARD.glob("*.py"))
 STUBS = Path(os.environ.get("GATEPASS_MPSTUBS", Path(sys.prefix) / "mpstubs"))
 PYRIGHT = ROOT / "tests" / "mpy" / "node_modules" / ".bin" / "pyright"
 
@@ -22,7 +25,7 @@ def test_firmware_exists():
     assert len(FW_FILES) >= 3, FW_FILES
 
 
-@pytest.mark.parametrize("path", FW_FILES, ids=lambda p: str(p.relative_to(FIRMWARE)))
+@pytest.mark.parametrize("path", FW_FILES + ONBOARD_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_mpy_cross_xtensawin(path, tmp_path):
     out = tmp_path / "out.mpy"
     proc = subprocess.run(
@@ -47,7 +50,7 @@ def test_firmware_typechecks_against_esp32_stubs(tmp_path):
     assert STUBS.is_dir(), "micropython-esp32-stubs missing: run `make venv`"
     assert PYRIGHT.exists(), "pyright missing: run `make mpy-runtime`"
     cfg = {
-        "include": ["firmware"],
+        "include": ["firmware", "onboard"],
         "typeshedPath": str(STUBS),
         "stubPath": str(STUBS),
         "extraPaths": ["firmware"],
@@ -58,6 +61,7 @@ def test_firmware_typechecks_against_esp32_stubs(tmp_path):
     }
     # pyright only honours include paths relative to the config file
     (tmp_path / "firmware").symlink_to(FIRMWARE)
+    (tmp_path / "onboard").symlink_to(ONBOARD)
     (tmp_path / "pyrightconfig.json").write_text(json.dumps(cfg))
     proc = subprocess.run(
         [str(PYRIGHT), "-p", str(tmp_path / "pyrightconfig.json"), "--outputjson"],
@@ -68,7 +72,7 @@ def test_firmware_typechecks_against_esp32_stubs(tmp_path):
     report = json.loads(proc.stdout)
     errors = [d for d in report["generalDiagnostics"] if d["severity"] == "error"]
     msgs = ["%s:%d: %s" % (Path(d["file"]).name, d["range"]["start"]["line"] + 1, d["message"]) for d in errors]
-    assert report["summary"]["filesAnalyzed"] >= len(FW_FILES) - 2
+    assert report["summary"]["filesAnalyzed"] >= len(FW_FILES) + len(ONBOARD_FILES) - 2
     assert not errors, "\n".join(msgs)
 
 

@@ -14,6 +14,8 @@ shadow its .mpy: MicroPython tries .py first) is removed.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -266,3 +268,96 @@ def modules_to_verify(files: dict[str, bytes], have_pins: bool) -> list[str]:
             continue
         mods.append(name)
     return mods
+
+
+def _literal(text: str):
+    return ast.literal_eval(text.strip())
+
+
+def kb(n) -> str:
+    """A byte count for people."""
+    if n is None:
+        return "?"
+    return "%.1f KB" % (n / 1024) if n < 10 * 1024 * 1024 else "%.0f MB" % (n / 1048576)
+
+
+def install_display_driver(dev, mip: bool, index: str | None, say) -> str:
+    """ssd1306 in /lib: "present", "installed" (mip, needs network) or "skipped"."""
+    have = dev.hashes([LIB_DIR + "/ssd1306.mpy", LIB_DIR + "/ssd1306.py"])
+    if any(have.values()):
+        return "present"
+    if not mip:
+        say("note", "the profile has an SSD1306 display but /lib has no ssd1306 driver and --no-mip "
+                    "was given: the display stays blank (the gate reports it as a fault) until "
+                    "`mpremote mip install ssd1306` is run with network")
+        return "skipped"
+    say("info", "installing ssd1306 (mip) ...")
+    with contextlib.redirect_stdout(sys.stderr):  # mpremote's mip prints its progress
+        mip_install(dev, "ssd1306", index)
+    return "installed"
+
+
+def run(dev, profile: dict, source: Path | None = None, force: bool = False, dry_run: bool = False,
+        mip: bool = True, mip_index: str | None = None, cross=None, progress=None, say=None) -> dict:
+    """Deploy: compile the firmware for `profile` and the board's .mpy ABI, copy what
+    changed (everything with `force`), remove stale modules, install the display driver,
+    then verify every byte and import every module in a clean interpreter.
+
+    progress(stage, done, total): stage "compiling" (files) or "copying <path>" (bytes);
+    say(level, text): level "info", "note" or "warning". DeployError when the board
+    cannot take this build or the verification fails. Returns the result (what was
+    copied, unchanged, removed, verified); dry_run stops after the plan."""
+    say = say or (lambda level, text: None)
+    progress = progress or (lambda stage, done, total: None)
+    cross = cross or mpy_cross_version()
+    facts = dev.facts()
+    say("info", "board: MicroPython %s on %s, .mpy v%d.%d%s, %s free heap"
+        % (facts["version"], facts["machine"], facts["mpy"][0], facts["mpy"][1],
+           (" " + facts["mpy"][2]) if facts["mpy"][2] else "", kb(facts["mem_free"])))
+    note = check_chip(profile, facts["machine"])
+    if note:
+        say("note", note)
+    check_mpy(facts["mpy"], cross)
+    files = build_firmware(profile, facts["mpy"], source, progress=lambda d, t: progress("compiling", d, t))
+    plan = make_plan(dev, files)
+    copy = sorted(files) if force else plan.copy
+    result = {"board": profile.get("name"), "copied": copy, "unchanged": len(files) - len(copy),
+              "removed": plan.stale, "mip": None}
+    total = sum(len(files[p]) for p in copy)
+    say("info", "%d file(s) to copy (%s), %d unchanged, %d stale to remove"
+        % (len(copy), kb(total), result["unchanged"], len(plan.stale)))
+    if dry_run:
+        for p in copy:
+            say("info", "  would copy " + p)
+        for p in plan.stale:
+            say("info", "  would remove " + p)
+        return result
+    for d in sorted({p.rsplit("/", 1)[0] for p in copy if p.count("/") > 1}):
+        dev.makedirs(d)
+    done = 0
+    for p in copy:
+        base = done
+        dev.write(p, files[p], progress=lambda n, _t, b=base, p=p: progress("copying " + p, b + n, total or 1))
+        done += len(files[p])
+    for p in plan.stale:
+        dev.remove(p)
+    if needs_display_driver(profile):
+        result["mip"] = install_display_driver(dev, mip, mip_index, say)
+    # verify: every byte on the board as built, and the modules import in a clean interpreter
+    bad = [p for p, h in dev.hashes(sorted(files)).items() if h != hashlib.sha256(files[p]).hexdigest()]
+    if bad:
+        raise DeployError("verify failed, the board's copy differs: %s (deploy again)" % ", ".join(bad))
+    dev.fresh()
+    have_pins = dev.eval("hasattr(__import__('machine'), 'Pin')") if facts.get("uid") else False
+    mods = modules_to_verify(files, bool(have_pins))
+    failed, free, alloc = _literal(dev.exec(VERIFY_CODE % (mods,), timeout=120))
+    if failed:
+        raise DeployError("deployed modules do not import on the board:\n  %s"
+                          % "\n  ".join("%s: %s" % f for f in failed))
+    result["verified_modules"] = len(mods)
+    result["mem_free_after_import"] = free
+    result["mem_alloc_after_import"] = alloc
+    result["build"] = json.loads(files[STAMP_PATH])["build"]
+    say("info", "verified: %d file(s) match, %d module(s) import; heap after importing them: %s "
+                "used, %s free" % (len(files), len(mods), kb(alloc), kb(free)))
+    return result

@@ -188,3 +188,18 @@ def read_firmware(path: str | Path) -> bytes:
         return Path(path).read_bytes()
     except OSError as e:
         raise FirmwareError("cannot read %s: %s" % (path, e.strerror or e)) from None
+
+
+def flash(port: str, data: bytes, chip: str | None = None, baud: int = 460800, erase: bool = True,
+          say=lambda text: None) -> dict:
+    """Write a MicroPython image onto the board on `port`: refuse another chip than `chip`
+    (when given) and an image that is not MicroPython for the detected chip. Returns
+    inspect_firmware()'s facts about what was written."""
+    with Flasher(port, baud) as f:
+        if chip and f.chip != chip:
+            raise FirmwareError("the board is %s, not %s" % (f.chip, chip))
+        info = inspect_firmware(data, f.chip)
+        say("%s detected: writing MicroPython %s at 0x%x%s"
+            % (f.chip, info["version"], info["offset"], "" if not erase else " after a full erase"))
+        f.write(data, info["offset"], erase=erase)
+    return info

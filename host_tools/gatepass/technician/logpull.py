@@ -263,3 +263,33 @@ def _code(resp) -> str:
         return str(resp.json().get("code") or "")
     except (ValueError, AttributeError):
         return ""
+
+
+class Pulled:
+    """What collect() brought back: the analysed report, the board's facts as a device
+    description ({"uid"}), and its config (only when asked for, to forward)."""
+
+    def __init__(self, report: Report, device: dict, config: dict | None):
+        self.report = report
+        self.device = device
+        self.config = config
+
+
+def collect(dev, log_dir: str = LOG_DIR, with_config: bool = False, progress=None) -> Pulled:
+    """Pull and analyse the board's event log (and read its config when with_config)."""
+    from .provisioning import read_config
+
+    facts = dev.facts()
+    cfg = read_config(dev) if with_config else None
+    files = pull(dev, log_dir, progress=progress)
+    return Pulled(analyse(files), {"uid": facts.get("uid")}, cfg)
+
+
+def forward_as_device(rep: Report, server_url: str, config: dict | None, progress=None) -> dict:
+    """forward() with the device id and secret of the board's provisioned config."""
+    if not config or not config.get("device_id") or not config.get("secret"):
+        raise LogError("cannot forward: the board has no provisioned config with its device id and secret")
+    try:
+        return forward(rep, server_url, config["device_id"], config["secret"], progress=progress)
+    except LogError as e:
+        raise LogError("forward failed: %s" % e) from None

@@ -278,3 +278,52 @@ def _detail(e) -> str:
     except ValueError:
         pass
     return raw[:200].decode("utf-8", "replace") or (e.reason or "HTTP %d" % e.code)
+
+
+def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret: bool = False,
+        board: str | None = None, register: dict | None = None, say=lambda level, text: None,
+        **fields) -> tuple[dict, dict]:
+    """Provision the board on `dev`: `base` (a fragment) overlaid with `fields`
+    (build_config's keyword arguments), the secret kept from the board's config with
+    keep_secret, the board profile name read from /board.json when not given; with
+    `register` (register_device's server arguments) the device is registered first and the
+    community's trusted keys come back from the server. Validated by the firmware's own
+    validator on this laptop and on the board, written atomically, read back.
+
+    Returns (config, write_config()'s result). ProvisionError on a refusal: the old
+    config stays. When the server registered the device but the board was not written,
+    the config is saved to <device id>.provision.json (0600) for a re-run with --fragment."""
+    base = base or {}
+    if keep_secret:
+        current = read_config(dev)
+        if not current or not current.get("secret"):
+            raise ProvisionError("--keep-secret: the board has no config with a secret")
+        secret = current["secret"]
+    if board is None and "board" not in base:
+        from .deploy import BOARD_PATH
+
+        if dev.size(BOARD_PATH):
+            try:
+                board = json.loads(dev.read(BOARD_PATH)).get("name")
+            except ValueError:
+                board = None
+    cfg = build_config(base, secret=secret, board=board, **fields)
+    if register is not None:
+        frag = register_device(cfg.get("device_id"), cfg.get("community"), cfg.get("gate") or cfg.get("device_id"),
+                               cfg.get("direction"), cfg["secret"], **register)
+        cfg = build_config(cfg, issuer_keys=frag.get("issuer_keys") or (), bundle_keys=frag.get("bundle_keys") or ())
+        say("info", "registered %s on the server" % cfg["device_id"])
+    else:
+        validate(cfg)
+    try:
+        res = write_config(dev, cfg)
+    except Exception:
+        if register is not None:
+            # the server knows the new secret now: keep it for a re-run with --fragment
+            saved = Path("%s.provision.json" % cfg["device_id"])
+            saved.write_text(json.dumps(cfg))
+            saved.chmod(0o600)
+            say("error", "the device is registered but the board was not written: run "
+                         "gatepass provision --port %s --fragment %s" % (getattr(dev, "port", "PORT"), saved))
+        raise
+    return cfg, res
