@@ -12,6 +12,14 @@ and one for Q. Points accumulate in XYZZ coordinates (x = X/ZZ, y = Y/ZZZ) and x
 compared as X == r*ZZ (mod p), so the only inversion is s^-1 mod n (extended Euclid).
 """
 import hashlib
+import sys
+
+try:  # native field arithmetic where the port compiles viper (ESP32, unix); not on CPython
+    if sys.implementation.name != "micropython":
+        raise ImportError
+    from app import p256n as _nat
+except (ImportError, SyntaxError):  # SyntaxError: a port without a native emitter (wasm)
+    _nat = None
 
 _P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 _N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -138,6 +146,20 @@ def _comb(x, y):
 
 
 _G_TABLE = None
+_WB = None  # native path: the work buffer (allocated once, before the first table)
+
+
+def _table(x, y):
+    """The comb table of (x, y) in the form _mul2 reads: a flat tuple of ints, or on the
+    native path one preallocated array (allocated before the transient build)."""
+    if _nat is None:
+        return _comb(x, y)
+    global _WB
+    if _WB is None:
+        _WB = _nat.work()
+    t = _nat.new_table()  # before the transient build: the table's block comes first
+    _nat.fill(t, _comb(x, y), _WB)
+    return t
 
 
 def _g_table():
@@ -145,7 +167,7 @@ def _g_table():
     global _G_TABLE
     t = _G_TABLE
     if t is None:
-        t = _G_TABLE = _comb(_GX, _GY)
+        t = _G_TABLE = _table(_GX, _GY)
     return t
 
 
@@ -173,7 +195,81 @@ def _recode(u1, u2):
 
 
 def _mul2(u1, u2, tq):
-    """u1*G + u2*Q for Q's comb table tq; returns (X, ZZ), ZZ == 0 for infinity."""
+    """u1*G + u2*Q for Q's comb table tq; returns (X, ZZ), ZZ == 0 for infinity (ints,
+    x = X / ZZ mod p, on either path)."""
+    if _nat is None:
+        return _mul2i(u1, u2, tq)
+    if not _mul2n(u1, u2, tq):
+        return 1, 0
+    b = _WB
+    return _nat.get(b, _nat.X), _nat.get(b, _nat.ZZ)
+
+
+def _mul2n(u1, u2, tq):
+    """Native path: u1*G + u2*Q into the work buffer's X, Y, ZZ, ZZZ slots (Montgomery
+    form); False when the result is the point at infinity. Allocates only the recoding."""
+    n = _nat
+    assert n is not None
+    b = _WB
+    nl = n.NL
+    ld = n.ld
+    sub = n.sub
+    dbl = n.dbl
+    madd = n.madd
+    X2 = n.X2
+    Y2 = n.Y2
+    ZERO = n.ZERO
+    cb, f1, f2 = _recode(u1, u2)
+    tg = _G_TABLE
+    inf = True
+    for o in _ORDER:
+        if not inf:
+            dbl(b)
+        # column of u1 (G's table), then of u2 (Q's): entry (c >> 1) if tooth 0 is set,
+        # else -(~c >> 1); x at word (flat index) * NL
+        c = cb[o]
+        if c & 1:
+            ld(b, X2, tg, (c - 1) * nl)
+            if f1:
+                sub(b, Y2, ZERO, Y2)
+        else:
+            ld(b, X2, tg, (254 - c) * nl)
+            if not f1:
+                sub(b, Y2, ZERO, Y2)
+        if inf:
+            _start(b)
+            inf = False
+        else:
+            inf = not madd(b)
+        c = cb[o + 32]
+        if c & 1:
+            ld(b, X2, tq, (c - 1) * nl)
+            if f2:
+                sub(b, Y2, ZERO, Y2)
+        else:
+            ld(b, X2, tq, (254 - c) * nl)
+            if not f2:
+                sub(b, Y2, ZERO, Y2)
+        if inf:
+            _start(b)
+            inf = False
+        else:
+            inf = not madd(b)
+    return not inf and not n.iszero(b, n.ZZ)
+
+
+def _start(b):
+    """Accumulator = the affine table point (X2, Y2)."""
+    n = _nat
+    assert n is not None
+    n.ld_slot(b, n.X, n.X2)
+    n.ld_slot(b, n.Y, n.Y2)
+    n.ld_slot(b, n.ZZ, n.ONE)
+    n.ld_slot(b, n.ZZZ, n.ONE)
+
+
+def _mul2i(u1, u2, tq):
+    """Python-int path of _mul2."""
     p = _P
     cb, f1, f2 = _recode(u1, u2)
     tg = _g_table()
@@ -273,7 +369,7 @@ class PublicKey:
         if x >= p or y >= p or (y * y - (x * x - 3) * x - _B) % p:
             raise ValueError("point not on P-256")
         _g_table()
-        self._t = _comb(x, y)
+        self._t = _table(x, y)
 
     def verify(self, msg, sig64):
         """True iff sig64 = r || s (2 x 32 bytes, big-endian) is an ES256 signature of msg.
@@ -289,8 +385,10 @@ class PublicKey:
         if not (0 < r < n and 0 < s < n):
             return False
         e = int.from_bytes(hashlib.sha256(msg).digest(), "big")
+        if _nat is not None:
+            return self._verify_native(e, r, s)
         w = _inv(s, n)
-        X, ZZ = _mul2(e * w % n, r * w % n, self._t)
+        X, ZZ = _mul2i(e * w % n, r * w % n, self._t)
         if not ZZ:
             return False
         # x(R) = X / ZZ in [0, p) and p < 2n: x(R) mod n == r iff x(R) is r or r + n
@@ -298,6 +396,26 @@ class PublicKey:
             return True
         r += n
         return r < p and (r * ZZ - X) % p == 0
+
+    def _verify_native(self, e, r, s):
+        n = _N
+        nat = _nat
+        assert nat is not None
+        b = _WB
+        w = pow(s, n - 2, n)  # in place inside mpz: ~200 bytes, where Euclid churns ~36 KB
+        if not _mul2n(e * w % n, r * w % n, self._t):
+            return False
+        # x(R) = X / ZZ: compare X with r ZZ (Montgomery form on both sides), then r + n
+        T1 = nat.T1
+        for v in (r, r + n):
+            if v >= _P:
+                return False
+            nat.setb(b, T1, v.to_bytes(32, "big"))
+            nat.mul(b, T1, T1, nat.R2)
+            nat.mul(b, T1, T1, nat.ZZ)
+            if nat.eq(b, T1, nat.X):
+                return True
+        return False
 
     def table_bytes(self):
         """Heap bytes held by this key's table under MicroPython (None elsewhere).
@@ -310,13 +428,16 @@ class PublicKey:
         mem_alloc = getattr(gc, "mem_alloc", None)
         if mem_alloc is None:
             return None
-        vals = list(self._t)
+        vals = [] if _nat is not None else list(self._t)
         was = gc.isenabled()
         gc.disable()
         m0 = mem_alloc()
-        for i in range(len(vals)):
-            vals[i] = vals[i] - 0
-        copy = tuple(vals)
+        if _nat is not None:
+            copy = _nat.new_table()
+        else:
+            for i in range(len(vals)):
+                vals[i] = vals[i] - 0
+            copy = tuple(vals)
         m1 = mem_alloc()
         if was:
             gc.enable()

@@ -7,7 +7,11 @@ Prints each part's figures, then one JSON line with the headline numbers:
   reference verifier (double-and-add, no tables) on the same messages, interleaved in the
   same run; pass_speedup is the same ratio for the whole pass check (decode included);
 - table_bytes: heap held by one trusted key's precomputed tables;
-- alloc_bytes_per_verify: bytes one pass verification allocates, collector disabled;
+- alloc_bytes_per_verify: bytes one pass verification allocates, collector disabled, on
+  the unix port (native field arithmetic, app/p256n.py); wasm_alloc_bytes_per_verify the
+  same on the WebAssembly port (Python ints: no native emitter there);
+- unix_*: the ES256 and pass figures on the unix port (`micropython`), where the
+  verifier runs its native path; speedup there is against the same naive verifier;
 - decision_* / steady_heap_bytes / log_record_bytes: the gate's decision path.
 Not a test: figures vary with machine load (an ESP32 is very roughly 50x slower).
 """
@@ -40,8 +44,8 @@ def main():
             pass_naive_ms_median=ps["naive_ms_median"],
             pass_speedup=ps["speedup"],
             table_bytes=es["table_bytes"],
-            alloc_bytes_per_verify=ps["alloc_bytes_per_verify"],
-            es256_alloc_bytes_per_verify=es["alloc_bytes_per_verify"],
+            wasm_alloc_bytes_per_verify=ps["alloc_bytes_per_verify"],
+            wasm_es256_alloc_bytes_per_verify=es["alloc_bytes_per_verify"],
             pass_chars_median=ps["pass_chars_median"],
         )
         if (HERE / "bench_decision.py").exists():
@@ -52,6 +56,23 @@ def main():
             out.update(dec)
             if "decision_ms_median" in dec:
                 out["decision_over_verify"] = round(dec["decision_ms_median"] / ps["verify_ms_median"], 2)
+    from unixport import UnixPort
+
+    with UnixPort() as ux:
+        ues = bench_p256.run(300, 12, rt=ux)
+        print("unix es256:", json.dumps(ues, sort_keys=True), flush=True)
+        ups = bench_pass.run(300, 12, rt=ux)
+        print("unix pass: ", json.dumps(ups, sort_keys=True), flush=True)
+    out.update(
+        alloc_bytes_per_verify=ups["alloc_bytes_per_verify"],
+        es256_alloc_bytes_per_verify=ues["alloc_bytes_per_verify"],
+        unix_es256_ms_median=ues["verify_ms_median"],
+        unix_naive_ms_median=ues["naive_ms_median"],
+        unix_speedup=ues["speedup"],
+        unix_verify_ms_median=ups["verify_ms_median"],
+        unix_pass_speedup=ups["speedup"],
+        unix_table_bytes=ues["table_bytes"],
+    )
     print(json.dumps(out, sort_keys=True))
 
 

@@ -215,4 +215,8 @@ def test_table_fits_budget():
         assert 8192 < t <= 16384, t
     else:
         assert t is None
-    assert len(key._t) == 256
+    if p256._nat is None:
+        assert len(key._t) == 256  # a tuple of 128 (x, y) ints
+    else:  # one preallocated bytearray of limbs (native path)
+        nat = p256._nat
+        assert len(key._t) == 256 * nat.NL * (4 if nat.TABLE_CODE == "I" else 2) <= t <= len(key._t) + 64, t

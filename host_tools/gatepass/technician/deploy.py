@@ -164,6 +164,12 @@ def firmware_sources(fw_dir: Path | None = None) -> list[tuple[str, Path]]:
     return out
 
 
+def is_native(path: Path) -> bool:
+    """True for a module with viper/native code (app/p256n.py): it compiles only for a
+    port with a native emitter (the board reports its arch in sys.implementation._mpy)."""
+    return re.search(r"^@micropython\.(viper|native)\b", path.read_text(), re.M) is not None
+
+
 def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
                    progress=None) -> dict[str, bytes]:
     """{device path: bytes} of everything deploy puts on the board (stamp included).
@@ -176,6 +182,8 @@ def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
     for i, (rel, path) in enumerate(srcs):
         if rel in ROOT_SOURCES:
             files["/" + rel] = path.read_bytes()
+        elif not arch and is_native(path):
+            pass  # viper needs an arch: a port without one runs app.p256's int path
         else:
             files["/" + rel[:-3] + ".mpy"] = compile_mpy(path, rel, arch, cmd)
         if progress:
