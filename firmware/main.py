@@ -13,16 +13,20 @@ Order at boot, each step failing safe:
  1. /safemode flag file -> safe mode (relay held locked if the profile allows, REPL free)
  2. /board.json loaded and validated -> on error the relay alone is built when its
     section is sound (locked), the error is printed; no app
- 3. safe-mode button (profile "safe_button": {"pin", "active_low", "window_ms"}) pressed
+ 3. the relay (locked, never pulses) and the fire-alarm input (profile "fire": its pin
+    interrupt releases the door while active, in every later state, safe mode and
+    errors included)
+ 4. safe-mode button (profile "safe_button": {"pin", "active_low", "window_ms"}) pressed
     during the first window_ms -> safe mode
- 4. devices built, relay first (never pulses); a missing sensor/scanner/display is a
-    fault entry, not a crash
- 5. /config.json (and an applied bundle) validated -> on error "Config error" + field on
+ 5. the other devices built; a missing sensor/scanner/display is a fault entry, not a
+    crash
+ 6. /config.json (and an applied bundle) validated -> on error "Config error" + field on
     the indicator, door locked, no app, error printed and kept in app.error
- 6. clock (never behind the log), event log, lists, anti-passback, gate; K_BOOT,
+ 7. clock (never behind the log), event log, lists, anti-passback, gate; K_BOOT,
     K_CONFIG when the config changed, K_SENSOR_FAULT per failed device
- 7. watchdog started; fed only while every task lives and the gate loop beats
-Any exception that escapes: relay.safe(), K_ERROR logged, the watchdog resets the board.
+ 8. watchdog started; fed only while every task lives and the gate loop beats
+Any exception that escapes: relay.safe() (a fire release still wins), K_ERROR logged, the
+watchdog resets the board.
 """
 import asyncio
 import binascii
@@ -96,8 +100,24 @@ def _relay_only(raw):
         from drivers import relay as _relay
 
         r = raw["relay"]
-        return _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
-                            r.get("pulse_ms", 3000))
+        relay = _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
+                             r.get("pulse_ms", 3000))
+    except Exception:  # noqa: BLE001 - best effort on an already failing boot
+        return None
+    _fire_only(raw, relay)
+    return relay
+
+
+def _fire_only(raw, relay):
+    """The fire-alarm input on a boot that stops before the app: it still releases the
+    door (from its pin interrupt), only nothing logs it."""
+    for p in board.validate(raw):
+        if p[1].startswith("fire"):
+            return None
+    try:
+        from drivers import fire as _fire
+
+        return _fire.from_profile(raw, relay)
     except Exception:  # noqa: BLE001 - best effort on an already failing boot
         return None
 
@@ -253,6 +273,13 @@ class App:
         up = self.uplink
         if up is not None:
             self.tasks.append(asyncio.create_task(self.guard("uplink", up.run())))
+        fire = dev.fire
+        if fire is not None:  # logging only: the pin interrupt releases the door
+            from app import alarms
+
+            name = str(self.cfg.gate)[:16] if self.cfg is not None else ""
+            self.tasks.append(asyncio.create_task(
+                self.guard("fire", fire.run(alarms.on_fire(g, name)))))
         await self.supervise()
 
     def stop(self):
@@ -298,16 +325,22 @@ class App:
             return app._stop(PROFILE_ERROR, str(e))
         app.profile = profile
 
-        if _button_held(profile):
-            app.relay = _relay_only(profile)
-            return app._stop(SAFE_MODE, "safe-mode button held: app not started")
-
         from drivers import devices
 
+        # the relay (locked) and the fire-alarm input before the button window: an alarm
+        # releases the door from the first milliseconds of a boot
         try:
-            dev = devices.build(profile)
+            core = devices.lock_core(profile)
         except Exception as e:  # noqa: BLE001 - e.g. a pin the port refuses
             app.relay = _relay_only(profile)
+            return app._stop(PROFILE_ERROR, "building devices: %r" % e)
+        app.relay = core[0]
+        if _button_held(profile):
+            return app._stop(SAFE_MODE, "safe-mode button held: app not started")
+
+        try:
+            dev = devices.build(profile, True, core)
+        except Exception as e:  # noqa: BLE001 - e.g. a pin the port refuses
             return app._stop(PROFILE_ERROR, "building devices: %r" % e)
         app.dev = dev
         app.relay = dev.relay

@@ -11,7 +11,14 @@ A profile is a dict (JSON in boards/*.json, `load(path)` on the device):
      "door": {"pin": 27, "contact": "nc", "pull": "up", "held_open_ms": 30000,
               "forced_ms": 1000},
      "indicator": {"green": 18, "red": 19, "buzzer": 23, "active_high": true},
-     "display": {"type": "ssd1306", "addr": 60, "width": 128, "height": 32}}  (optional)
+     "display": {"type": "ssd1306", "addr": 60, "width": 128, "height": 32},  (optional)
+     "fire": {"pin": 32, "contact": "no", "pull": "up"}}  (optional)
+
+"fire" is a dry contact from the fire alarm panel: while it is active the door is unlocked
+(drivers/fire.py). contact "no" closes on alarm, "nc" opens on alarm (a cut wire then
+releases too); with pull "up" the closed contact pulls the pin to 0. Never on a strapping
+pin: an alarm contact held at reset would change how the chip boots, in the middle of a
+fire.
 
 `validate(profile)` returns a list of problems, each a tuple
 (rule, field, pin or None, message); the message names the pin and the rule. `check(profile)`
@@ -121,8 +128,9 @@ class _Checker:
             return default
         return v
 
-    def pin(self, sec, secname, key, output, relay=False, required=True, pull=False):
-        """Check one GPIO; output=True for anything the chip drives (incl. I2C, UART TX)."""
+    def pin(self, sec, secname, key, output, no_strap=False, required=True, pull=False):
+        """Check one GPIO; output=True for anything the chip drives (incl. I2C, UART TX);
+        no_strap=True refuses boot-strapping pins (relay, fire input)."""
         field = secname + "." + key
         v = sec.get(key)
         if v is None:
@@ -157,10 +165,12 @@ class _Checker:
         if v in c["console"]:
             self.add(R_CONSOLE, field, v,
                      "%s carries the REPL console on %s" % (name, chipname))
-        if relay and v in c["strapping"]:
+        if no_strap and v in c["strapping"]:
             self.add(R_STRAPPING, field, v,
-                     "%s is a boot strapping pin on %s: the relay must never sit on it "
-                     "(it can pulse at reset)" % (name, chipname))
+                     "%s is a boot strapping pin on %s: the %s must never sit on it "
+                     "(%s)" % (name, chipname, secname,
+                               "it can pulse at reset" if secname == "relay"
+                               else "its level at reset decides how the chip boots"))
         prev = self.used.get(v)
         if prev is not None:
             self.add(R_CONFLICT, field, v, "%s is already used by %s" % (name, prev))
@@ -194,7 +204,7 @@ def validate(profile):
     # the relay first, so that its conflicts are reported against the other functions
     s = k.section("relay")
     if s is not None:
-        k.pin(s, "relay", "pin", True, relay=True)
+        k.pin(s, "relay", "pin", True, no_strap=True)
         k.choice(s, "relay", "lock", LOCKS)
         k.flag(s, "relay", "active_high", True)
         k.number(s, "relay", "pulse_ms", 1000, 10000, 3000)
@@ -251,6 +261,13 @@ def validate(profile):
         k.choice(s, "scanner", "terminator", TERMINATORS, "cr")
         k.choice(s, "scanner", "mode", SCAN_MODES, "continuous")
         k.number(s, "scanner", "max_len", 64, 3072, 512)
+
+    s = k.section("fire", required=False)
+    if s is not None:
+        pull = k.choice(s, "fire", "pull", PULLS, "up")
+        # the strapping-pin rule of the relay (see the module docstring)
+        k.pin(s, "fire", "pin", False, no_strap=True, pull=(pull == "up"))
+        k.choice(s, "fire", "contact", CONTACTS, "no")
 
     s = k.section("safe_button", required=False)
     if s is not None:
@@ -313,7 +330,7 @@ def load(path):
 def pins(profile):
     """{field: gpio} of every pin the profile uses (for diagnostics and the simulators)."""
     out = {}
-    for secname in ("relay", "door", "indicator", "i2c", "uart", "safe_button"):
+    for secname in ("relay", "door", "indicator", "i2c", "uart", "safe_button", "fire"):
         sec = profile.get(secname)
         if not isinstance(sec, dict):
             continue

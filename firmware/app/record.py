@@ -42,6 +42,7 @@ K_DROPPED = const(10)  # events lost; pid = <II first, last seq lost; aux = coun
 K_LOST = const(11)  # placeholder made at read time for a slot that failed its CRC
 K_ERROR = const(12)  # app exception caught by the supervisor; aux = reason code
 K_DOOR_CLOSED = const(13)  # door closed again after HELD/FORCED; aux = seconds open
+K_FIRE = const(14)  # fire-alarm input changed; aux = 1 active (door released), 0 cleared
 
 KIND_NAMES = {
     K_PASSAGE: "passage",
@@ -57,6 +58,7 @@ KIND_NAMES = {
     K_LOST: "lost",
     K_ERROR: "error",
     K_DOOR_CLOSED: "door_closed",
+    K_FIRE: "fire",
 }
 
 # flags

@@ -1,15 +1,19 @@
 """Build every device of a gate from a validated board profile (see app/board.py).
 
     dev = build(board.load("/board.json"))
-    dev.relay, dev.door, dev.indicator, dev.scanner, dev.sensor, dev.display, dev.faults
+    dev.relay, dev.door, dev.indicator, dev.scanner, dev.sensor, dev.display, dev.faults,
+    dev.fire (None without a "fire" section)
 
-The relay is built first, so its pin is driven locked before anything else can fail. A
+The relay is built first, so its pin is driven locked before anything else can fail, and
+the fire-alarm input right after it, so an alarm releases the door from then
+on whatever else fails. A
 missing sensor, scanner reply or display does not stop the build: the device is None and
 `faults` names it, so the gate can show SENSOR_FAULT instead of crashing at boot.
 """
 from machine import I2C, UART, Pin
 
 from drivers import door as _door
+from drivers import fire as _fire
 from drivers import indicator as _indicator
 from drivers import mlx90614 as _mlx
 from drivers import qrscanner as _qr
@@ -23,8 +27,10 @@ _MODES = {"manual": _qr.MANUAL, "command": _qr.COMMAND, "continuous": _qr.CONTIN
 class Devices:
     """What build() made; a device that failed is None and listed in `faults`."""
 
-    def __init__(self, relay, door, indicator, i2c, uart, sensor, scanner, display, faults):
+    def __init__(self, relay, door, indicator, i2c, uart, sensor, scanner, display, faults,
+                 fire=None):
         self.relay = relay
+        self.fire = fire
         self.door = door
         self.indicator = indicator
         self.i2c = i2c
@@ -35,12 +41,20 @@ class Devices:
         self.faults = faults  # [(device name, message)]
 
 
-def build(profile, configure_scanner=True):
-    """Construct the drivers; `configure_scanner` sends the GM65 setup (mode, terminator)."""
-    faults = []
+def lock_core(profile):
+    """(relay, fire input or None): the door's lock, built locked, and the fire-alarm
+    input that releases it. main.py builds these before anything that waits or may fail."""
     r = profile["relay"]
     relay = _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
                          r.get("pulse_ms", 3000))
+    return relay, _fire.from_profile(profile, relay)
+
+
+def build(profile, configure_scanner=True, core=None):
+    """Construct the drivers; `configure_scanner` sends the GM65 setup (mode, terminator);
+    `core`: what lock_core(profile) returned, when it was built already."""
+    faults = []
+    relay, fire_in = core if core is not None else lock_core(profile)
 
     dr = profile["door"]
     door = _door.Door(dr["pin"], dr.get("contact", "nc"), dr.get("pull", "up") == "up",
@@ -87,4 +101,4 @@ def build(profile, configure_scanner=True):
             scanner.configure(_MODES[sc.get("mode", "continuous")], term)
         except OSError as e:
             faults.append(("scanner", str(e)))
-    return Devices(relay, door, indicator, i2c, uart, sensor, scanner, display, faults)
+    return Devices(relay, door, indicator, i2c, uart, sensor, scanner, display, faults, fire_in)

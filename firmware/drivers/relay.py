@@ -8,6 +8,13 @@
 STRIKE (fail-secure): power unlocks. MAGLOCK (fail-safe): power locks. `active_high` says
 which GPIO level energises the relay board (many opto boards are active-low).
 
+Holds (`hold(bit)` / `release(bit)`) keep the door unlocked whatever the timed logic
+does, until released: HOLD_FIRE is the fire-alarm input (drivers/fire.py, from a hard
+IRQ), HOLD_REMOTE an emergency release. While any hold is set, lock() and safe() only
+update the state: the pin stays at the unlock level. hold()/release() allocate nothing
+and may run in a hard IRQ; lock() re-checks the holds after its pin write, so an IRQ
+between the check and the write cannot leave the door locked.
+
 The GPIO is created at its locked level (`Pin(n, Pin.OUT, value=locked)`), which the ESP32
 port applies before enabling the output, so construction never pulses the lock. Build the
 relay first at boot, before anything that could fail. Both facts go into one level
@@ -23,6 +30,8 @@ from app.aio import sleep_ms
 STRIKE = "strike"
 MAGLOCK = "maglock"
 _MAX_MS = const(60000)  # longest unlock accepted (ticks arithmetic stays far from the wrap)
+HOLD_FIRE = const(1)
+HOLD_REMOTE = const(2)
 
 
 class Relay:
@@ -36,12 +45,34 @@ class Relay:
         mk = pin_factory if pin_factory is not None else Pin
         self._pin = mk(pin, Pin.OUT, value=self._lock_level)
         self._locked = True
+        self._hold = 0
         self._until = 0
         self.unlocks = 0
 
     @property
     def locked(self):
-        return self._locked
+        """True when the door is locked (no timed unlock and no hold)."""
+        return self._locked and not self._hold
+
+    @property
+    def held(self):
+        """The hold bits set (HOLD_FIRE | HOLD_REMOTE), 0 when none."""
+        return self._hold
+
+    def hold(self, bit):
+        """Unlock until release(bit). No allocation: safe in a hard IRQ."""
+        self._hold |= bit
+        self._pin.value(self._unlock_level)
+
+    def release(self, bit):
+        """End hold `bit`: the pin goes back to what the timed logic says."""
+        self._hold &= ~bit
+        if self._hold or not self._locked:
+            self._pin.value(self._unlock_level)
+        else:
+            self._pin.value(self._lock_level)
+            if self._hold or not self._locked:  # an IRQ came in between
+                self._pin.value(self._unlock_level)
 
     @property
     def unlock_level(self):
@@ -55,31 +86,38 @@ class Relay:
             raise ValueError("unlock time out of range")
         self._until = time.ticks_add(time.ticks_ms(), ms)
         if self._locked:
+            self._locked = False  # first: a hold released from an IRQ now keeps it open
             self._pin.value(self._unlock_level)
-            self._locked = False
         self.unlocks += 1
 
+    def _drive_locked(self):
+        if not self._hold:
+            self._pin.value(self._lock_level)
+            if self._hold:  # a hold came in from an IRQ between the check and the write
+                self._pin.value(self._unlock_level)
+
     def lock(self):
-        self._pin.value(self._lock_level)
         self._locked = True
+        self._drive_locked()
 
     def safe(self):
-        """Lock now and forget any pending unlock; for error paths, never raises."""
+        """Lock now and forget any pending unlock; for error paths, never raises. A
+        hold (fire alarm, emergency release) still wins."""
         self._locked = True
         try:
-            self._pin.value(self._lock_level)
+            self._drive_locked()
         except Exception:  # noqa: BLE001 - a failing GPIO write must not escape an error path
             pass
 
     def remaining_ms(self):
-        """Milliseconds until the door locks again (0 when locked)."""
+        """Milliseconds until the timed unlock ends (0 when locked; holds not counted)."""
         if self._locked:
             return 0
         r = time.ticks_diff(self._until, time.ticks_ms())
         return r if r > 0 else 0
 
     def update(self):
-        """Lock if the unlock time is over; True when this call locked."""
+        """End the timed unlock if its time is over; True when this call did."""
         if not self._locked and time.ticks_diff(time.ticks_ms(), self._until) >= 0:
             self.lock()
             return True

@@ -162,3 +162,57 @@ def test_pins_listing():
     got = board.pins(base())
     assert got["relay.pin"] == 26 and got["uart.tx"] == 17 and got["i2c.sda"] == 21
     assert len(got) == 9
+
+
+# ---- the fire-alarm input (optional section "fire") ------------------------------------
+
+
+def fire(p, **kw):
+    f = {"pin": 32, "contact": "no", "pull": "up"}
+    f.update(kw)
+    p["fire"] = f
+    return p
+
+
+def test_fire_input_is_optional_and_listed():
+    assert board.validate(fire(base())) == []
+    assert board.validate(fire(base(), contact="nc", pull="external")) == []
+    assert board.validate(fire(base("esp32s3"), pin=10)) == []
+    assert board.pins(fire(base()))["fire.pin"] == 32
+    assert "fire.pin" not in board.pins(base())
+    p = base()
+    p["fire"] = {"pin": 33}  # contact and pull default to a normally-open, pulled-up contact
+    assert board.validate(p) == []
+
+
+def test_fire_input_never_on_a_strapping_pin():
+    for pin in (0, 2, 5, 12, 15):
+        msg = only(fire(base(), pin=pin), board.R_STRAPPING, "fire.pin", pin)
+        assert "fire" in msg and "boots" in msg
+    for pin in (0, 3, 45, 46):
+        only(fire(base("esp32s3"), pin=pin), board.R_STRAPPING, "fire.pin", pin)
+
+
+def test_fire_input_pin_rules():
+    # input-only pins are fine for an input, but they have no pull-up to give
+    assert board.validate(fire(base(), pin=35, pull="external")) == []
+    msg = only(fire(base(), pin=35), board.R_NO_PULL, "fire.pin", 35)
+    assert "external" in msg
+    only(fire(base(), pin=6), board.R_FLASH, "fire.pin", 6)
+    only(fire(base(), pin=1), board.R_CONSOLE, "fire.pin", 1)
+    only(fire(base(), pin=24), board.R_EXISTS, "fire.pin", 24)
+    msg = only(fire(base(), pin=26), board.R_CONFLICT, "fire.pin", 26)
+    assert "relay.pin" in msg
+    p = fire(base("esp32s3"), pin=35)  # octal PSRAM
+    only(p, board.R_PSRAM, "fire.pin", 35)
+
+
+def test_fire_input_values():
+    assert rules(fire(base(), contact="closed")) == [(board.R_VALUE, "fire.contact", None)]
+    assert rules(fire(base(), pull="down")) == [(board.R_VALUE, "fire.pull", None)]
+    assert rules(fire(base(), pin="32")) == [(board.R_VALUE, "fire.pin", None)]
+    p = base()
+    p["fire"] = {"contact": "no"}
+    assert rules(p) == [(board.R_MISSING, "fire.pin", None)]
+    p["fire"] = 32
+    assert rules(p) == [(board.R_MISSING, "fire", None)]

@@ -16,7 +16,7 @@ import fw_board
 PROFILES = sim.profile_names()
 PIN_FIELDS = [("relay", "pin"), ("door", "pin"), ("indicator", "green"), ("indicator", "red"),
               ("indicator", "buzzer"), ("i2c", "scl"), ("i2c", "sda"), ("uart", "tx"),
-              ("uart", "rx")]
+              ("uart", "rx"), ("fire", "pin")]
 OUTPUTS = {("relay", "pin"), ("indicator", "green"), ("indicator", "red"),
            ("indicator", "buzzer"), ("i2c", "scl"), ("i2c", "sda"), ("uart", "tx")}
 
@@ -69,7 +69,7 @@ def test_profile_boots_on_a_strict_simulated_board(name):
        psram=st.sampled_from(["none", "quad", "octal"]),
        moves=st.lists(st.tuples(st.sampled_from(PIN_FIELDS), st.integers(0, 48)), max_size=3))
 def test_accepted_profiles_obey_the_pin_rules(chip, psram, moves):
-    p = fw_board.base(chip)
+    p = fw_board.fire(fw_board.base(chip), pin=32 if chip == "esp32" else 10)
     p["psram"] = psram
     for (sec, key), pin in moves:
         p[sec][key] = pin
@@ -85,8 +85,8 @@ def test_accepted_profiles_obey_the_pin_rules(chip, psram, moves):
     for sec, key, v in used:
         if (v not in facts["gpio"] or v in facts["flash"] or v in (psram_pins or ())
                 or v in facts["console"] or ((sec, key) in OUTPUTS and v in facts["input_only"])
-                or ((sec, key) == ("relay", "pin") and v in facts["strapping"])
-                or ((sec, key) == ("door", "pin") and v in facts["input_only"])
+                or ((sec, key) in (("relay", "pin"), ("fire", "pin")) and v in facts["strapping"])
+                or ((sec, key) in (("door", "pin"), ("fire", "pin")) and v in facts["input_only"])
                 or pins.count(v) > 1):
             expect_bad = True
             # the message names the pin
@@ -101,7 +101,7 @@ def test_accepted_profiles_obey_the_pin_rules(chip, psram, moves):
 def test_micropython_agrees_on_random_profiles(mpy, cases):
     profiles = []
     for chip, (sec, key), pin in cases:
-        p = fw_board.base(chip)
+        p = fw_board.fire(fw_board.base(chip), pin=32 if chip == "esp32" else 10)
         p[sec][key] = pin
         profiles.append(p)
     got = mpy.map("app.board", "validate", [(p,) for p in profiles])

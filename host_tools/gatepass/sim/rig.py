@@ -4,7 +4,8 @@
     with rig.installed():
         dev = rig.build()               # firmware drivers/devices.build(profile)
         rig.gm65.show(pass_text); rig.mlx.scene = person(...)
-        rig.door_contact.drive(1)       # open the door (level per contact type)
+        rig.set_door(True)              # open the door (level per contact type)
+        rig.set_fire(True)              # the fire panel's contact in alarm (profile "fire")
         rig.relay_pin.outputs           # every level the MCU drove on the relay
 """
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Rig:
         self.uart.attach(self.gm65)
         self.devices = None
         self.set_door(False)  # the door starts shut
+        if isinstance(profile.get("fire"), dict):
+            self.set_fire(False)  # and the fire panel is quiet
 
     @classmethod
     def from_profile(cls, name_or_profile, clock=None, strict: bool = True) -> "Rig":
@@ -89,6 +92,21 @@ class Rig:
         nc = self.profile["door"].get("contact", "nc") == "nc"
         level = (1 if is_open else 0) if nc else (0 if is_open else 1)
         self.door_pin.drive(level)
+
+    @property
+    def fire_pin(self) -> SimPin:
+        return self.pin(self.profile["fire"]["pin"])
+
+    def set_fire(self, active: bool) -> None:
+        """The fire panel's dry contact: NO closes on alarm, NC opens. A closed contact
+        pulls the pin to 0; an open one leaves it to the pull-up (the chip's, or the
+        external resistor the profile says is fitted)."""
+        f = self.profile["fire"]
+        closed = active if f.get("contact", "no") == "no" else not active
+        if closed:
+            self.fire_pin.drive(0)
+        else:
+            self.fire_pin.drive(None if f.get("pull", "up") == "up" else 1)
 
     @contextlib.contextmanager
     def installed(self, **kw):
