@@ -11,8 +11,8 @@ import pytest
 
 from app import record
 from gate_helpers import COMMUNITY, config_trusting, passes, site  # noqa: F401 (fixtures)
-from gatepass.issuing import keys as keylib
 from gatepass import sim
+from gatepass.issuing import keys as keylib
 
 ISSUER = keylib.from_scalar(0x5F5F5F, kid=b"\x0f\x01")
 BUNDLE_KEY = keylib.from_scalar(0xB5B5B5, kid=b"\xbb\x05")
