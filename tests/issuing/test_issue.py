@@ -321,3 +321,45 @@ def test_cli_entry_point_runs():
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gatepass.cli"]
     r = subprocess.run(cmd + ["pass", "--help"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
     assert r.returncode == 0 and "issue" in r.stdout and "batch" in r.stdout
+
+
+# ------------------------------------------------------------------ rough edges
+
+
+def test_keys_new_into_an_unwritable_place_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    (tmp_path / "d" / "issuer.key.pem").mkdir(parents=True)  # the key file's name is taken by a directory
+    for out in (blocker / "keys", tmp_path / "d"):
+        r = run("keys", "new", "--out", str(out), "--name", "issuer", "--force", ok=False)
+        assert r.exit_code == 1, r.output
+        lines = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error: cannot "), r.output
+        assert str(out) in lines[0] and "--out" in lines[0], lines[0]
+
+
+def test_expired_pass_warns_and_strict_refuses(keydir, tmp_path):
+    pem, _ = _key_files(keydir)
+    args = ("pass", "issue", "--key", str(pem), "--community", "greenhill", "--role", "resident", "--unit",
+            "3-1-1203", "--from", "2020-01-01", "--until", "2020-01-31", "--tz", "+08:00")
+    r = run(*args, "--out", str(tmp_path / "old.png"))
+    assert r.stdout.startswith("GP1:")
+    assert "warning: the pass is already expired (last valid 2020-01-31)" in r.stderr
+    r = run(*args, "--strict", "--out", str(tmp_path / "strict.png"), ok=False)
+    assert r.exit_code == 1 and "GP1:" not in r.stdout and "--strict" in r.output
+    assert not (tmp_path / "strict.png").exists()
+    fresh = run(*args[:-6], "--days", "3", "--strict")
+    assert "expired" not in fresh.stderr
+
+
+def test_batch_warns_per_expired_row_and_strict_issues_nothing(keydir, tmp_path):
+    pem, _ = _key_files(keydir)
+    roster = tmp_path / "r.csv"
+    roster.write_text("unit,role,from,until\n3-1-1,resident,,\n3-1-2,resident,2020-01-01,2020-02-01\n")
+    r = run("pass", "batch", str(roster), "--key", str(pem), "--community", "g", "--out", str(tmp_path / "a"))
+    assert "warning: %s line 3: the pass is already expired" % roster in r.stderr
+    assert len(list((tmp_path / "a").glob("*.png"))) == 2
+    r = run("pass", "batch", str(roster), "--key", str(pem), "--community", "g", "--out", str(tmp_path / "b"),
+            "--strict", ok=False)
+    assert r.exit_code == 1 and "1 expired pass(es), none issued" in r.output
+    assert not (tmp_path / "b").exists()

@@ -33,10 +33,28 @@ def _common(f):
         click.option("--dirs", default="in,out", show_default=True, help="Allowed directions: in, out or in,out."),
         click.option("--tz", default="local", show_default=True,
                      help="Time zone for dates without an offset: local, UTC, +08:00, Asia/Shanghai."),
+        click.option("--strict", is_flag=True, help="Refuse (issue nothing) when a pass would already be "
+                     "expired; without it a warning is printed."),
     ]
     for o in reversed(opts):
         f = o(f)
     return f
+
+
+def _expiry_check(specs, zone, strict: bool, roster=None) -> None:
+    """Warn about passes that would already be expired (gates refuse them: EXPIRED); with
+    --strict refuse them all (exit 1, nothing issued)."""
+    late = [(line, spec) for line, spec in specs if iss.expired(spec.exp)]
+    if not late:
+        return
+    for line, spec in late:
+        where = "%s line %d: " % (roster, line) if line is not None else ""
+        click.echo("%s: %sthe pass is already expired (last valid %s): every gate refuses it (EXPIRED)"
+                   % ("error" if strict else "warning", where, cards.validity_text(spec.nbf, spec.exp, zone)[1]),
+                   err=True)
+    if strict:
+        raise click.ClickException("%d expired pass(es), none issued (--strict): give a later --until "
+                                   "or --days" % len(late))
 
 
 @click.group("pass")
@@ -51,7 +69,7 @@ def command() -> None:
 @click.option("--label", default="", help="Short display label, at most 16 characters (no personal data).")
 @click.option("--cti", help="Pass id in hex (8..16 bytes; default: 8 random bytes).")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the QR code to FILE.png or FILE.svg.")
-def pass_issue(key_path, kid, community, days, start, until, dirs, tz, role, unit, label, cti, out) -> None:
+def pass_issue(key_path, kid, community, days, start, until, dirs, tz, strict, role, unit, label, cti, out) -> None:
     """Issue one pass: prints the GP1: text on stdout."""
     key = _load_key(key_path, kid)
     try:
@@ -64,6 +82,7 @@ def pass_issue(key_path, kid, community, days, start, until, dirs, tz, role, uni
             except ValueError:
                 raise iss.PassSpecError("cti", "must be hex") from None
         spec = iss.new_spec(community, role, unit, dirs, label, nbf, exp, cti=cti_b)
+        _expiry_check([(None, spec)], zone, strict)
         p = iss.issue(key, spec)
         if out:
             qr.write_qr(p.text, out)
@@ -81,7 +100,7 @@ def pass_issue(key_path, kid, community, days, start, until, dirs, tz, role, uni
 @_common
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output directory: QR PNG + SVG per row, passes.csv, cards.pdf.")
-def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, out_dir) -> None:
+def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, strict, out_dir) -> None:
     """Issue one pass per roster row (CSV columns: unit,role,label,days,from,until,dirs;
     name/phone/id_number/email/notes are allowed and ignored) and print cards.pdf."""
     from rich.console import Console
@@ -101,6 +120,7 @@ def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, o
             click.echo("%s: line %d: field %r: %s" % (roster, line, field, msg), err=True)
         click.echo("%d problem(s), no pass issued" % len(e.problems), err=True)
         sys.exit(2)
+    _expiry_check([(r.line, r.spec) for r in rows], zone, strict, roster)
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:

@@ -74,7 +74,11 @@ def from_scalar(d: int, kid: bytes | None = None) -> IssuerKey:
 def write(key: IssuerKey, out_dir: Path, name: str | None = None, force: bool = False) -> tuple[Path, Path]:
     """Write <name>.key.pem (0600) and <name>.pub.json; name defaults to the kid in hex."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise KeyFileError("cannot create the key directory %s: %s (choose a directory you can write, "
+                           "e.g. --out keys/)" % (out_dir, e.strerror or e)) from None
     stem = name or key.kid.hex()
     pem_path = out_dir / (stem + ".key.pem")
     pub_path = out_dir / (stem + ".pub.json")
@@ -85,12 +89,16 @@ def write(key: IssuerKey, out_dir: Path, name: str | None = None, force: bool = 
     pem = key.private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    # create with 0600 from the start: no window in which the key is world-readable
-    fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.chmod(pem_path, 0o600)
-    pub_path.write_text(json.dumps(key.public_json(), indent=2) + "\n")
+    try:
+        # create with 0600 from the start: no window in which the key is world-readable
+        fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        os.chmod(pem_path, 0o600)
+        pub_path.write_text(json.dumps(key.public_json(), indent=2) + "\n")
+    except OSError as e:
+        raise KeyFileError("cannot write the key files in %s: %s (choose a directory you can write, "
+                           "e.g. --out keys/)" % (out_dir, e.strerror or e)) from None
     return pem_path, pub_path
 
 

@@ -171,6 +171,11 @@ def validity(
     return nbf, exp
 
 
+def expired(exp: int, now: int | None = None) -> bool:
+    """True when a pass ending at `exp` is already expired (every gate refuses it: EXPIRED)."""
+    return exp <= (int(time.time()) if now is None else now)
+
+
 # ---------------------------------------------------------------- the pass
 
 

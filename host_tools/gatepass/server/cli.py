@@ -10,10 +10,13 @@ Plain functions first (usable from the demo and tests), then the click commands:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import json
 import os
 import secrets
+import socket
 import sys
 
 import click
@@ -148,6 +151,55 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 1, quiet: bo
     os.execv(sys.executable, args)
 
 
+# ------------------------------------------------------------------ one-line errors
+
+
+@contextlib.contextmanager
+def database_errors():
+    """A DATABASE_URL that cannot be parsed or a database that cannot be reached becomes one
+    click error line (exit 1) saying what to do, not a traceback."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        yield
+    except (ValueError, ImproperlyConfigured) as e:
+        raise click.ClickException("the database setting is not usable: %s (give --db or DATABASE_URL as "
+                                   "postgresql://USER:PASSWORD@HOST:PORT/NAME, or an SQLite file path)"
+                                   % e) from None
+    except Exception as e:
+        from django.db import DatabaseError
+
+        if not isinstance(e, DatabaseError):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise click.ClickException("cannot use the database: %s (is the database server running, and are "
+                                   "host, port, user, password and database name in --db/DATABASE_URL "
+                                   "right?)" % first) from None
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port that cannot be listened on (in use, or not allowed) in one line."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise click.ClickException("port %d on %s is in use (another gatepass server?): stop it, or "
+                                           "choose another port with --port" % (port, host)) from None
+            raise click.ClickException("cannot listen on %s port %d: %s (check --host and --port)"
+                                       % (host, port, e.strerror or e)) from None
+
+
+def _invalid(e) -> str:
+    """A Django ValidationError as one line."""
+    msgs = getattr(e, "message_dict", None)
+    if msgs:
+        return "; ".join("%s: %s" % (k, " ".join(v)) for k, v in msgs.items())
+    return " ".join(getattr(e, "messages", [str(e)]))
+
+
 # ------------------------------------------------------------------ click wiring
 
 _db_option = click.option("--db", default=None, help="DATABASE_URL (postgresql://...) or an SQLite file path")
@@ -167,12 +219,16 @@ def server_group(ctx, host, port, db, home, workers):
     ctx.ensure_object(dict)
     ctx.obj["db"], ctx.obj["home"] = db, home
     if ctx.invoked_subcommand is None:
-        run_server(host, port, db, home, workers)
+        check_port(host, port)
+        with database_errors():
+            prepare(db, home)
+        run_server(host, port, db, home, workers, prepared=True)
 
 
 def _prep(ctx):
-    setup(db=ctx.obj.get("db"), home=ctx.obj.get("home"))
-    migrate()
+    with database_errors():
+        setup(db=ctx.obj.get("db"), home=ctx.obj.get("home"))
+        migrate()
 
 
 @server_group.command("purge")
@@ -194,6 +250,11 @@ def purge_cmd(ctx, days):
 def staff_cmd(ctx, username, password, superuser):
     """Create a staff account."""
     _prep(ctx)
+    from django.contrib.auth import get_user_model
+
+    if get_user_model().objects.filter(username=username).exists():
+        raise click.ClickException("staff account %r exists already: choose another name (or change its "
+                                   "password in the admin, /admin/)" % username)
     u, p = create_staff(username, password, only_if_none=False, superuser=superuser)
     click.echo("login: %s\npassword: %s" % (u, p))
 
@@ -207,9 +268,12 @@ def staff_cmd(ctx, username, password, superuser):
 @click.pass_context
 def community_cmd(ctx, cid, name, mode, threshold, retention_days):
     """Create a community (with its bundle signing key and a pass issuer key)."""
-    from . import bundlesvc
-
     _prep(ctx)
+    from . import bundlesvc
+    from .models import Community
+
+    if Community.objects.filter(pk=cid).exists():
+        raise click.ClickException("community %r exists already (its settings are on the Rules page)" % cid)
     c = add_community(cid, name, ["prevention", "control", "sealed"].index(mode), int(round(threshold * 100)),
                       retention_days)
     click.echo(json.dumps({"community": c.id, "bundle_key": bundlesvc.bundle_public(c)}, indent=2))
@@ -225,7 +289,19 @@ def community_cmd(ctx, cid, name, mode, threshold, retention_days):
 def device_cmd(ctx, device_id, community, gate, direction, url):
     """Register a gate device; prints its config fragment (with the secret) as JSON."""
     _prep(ctx)
-    click.echo(json.dumps(add_device(device_id, community, gate, direction, server_url=url), indent=2))
+    from django.core.exceptions import ValidationError
+
+    from .models import Community
+
+    if not Community.objects.filter(pk=community).exists():
+        known = ", ".join(Community.objects.values_list("pk", flat=True)) or "none yet"
+        raise click.ClickException("no community %r (known: %s); create it first: gatepass server community "
+                                   "%s NAME" % (community, known, community))
+    try:
+        fragment = add_device(device_id, community, gate, direction, server_url=url)
+    except ValidationError as e:
+        raise click.ClickException("device %s not registered: %s" % (device_id, _invalid(e))) from None
+    click.echo(json.dumps(fragment, indent=2))
 
 
 def register(cli_group: click.Group) -> None:
