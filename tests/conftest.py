@@ -25,6 +25,7 @@ import types  # noqa: E402
 _fwenv = types.ModuleType("fwenv")
 _fwenv.SHARED = str(SHARED)
 _fwenv.RUNTIME = "cpython"
+_fwenv.PORT = "cpython"
 sys.modules["fwenv"] = _fwenv
 
 settings.register_profile(
@@ -34,9 +35,20 @@ settings.register_profile("dev", deadline=None, suppress_health_check=[HealthChe
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-@pytest.fixture(scope="session")
-def mpy():
-    """The real MicroPython runtime (WebAssembly port under node)."""
-    rt = MicroPython()
+@pytest.fixture(scope="session", params=["wasm", "unix"])
+def mpy(request):
+    """A real MicroPython runtime: the WebAssembly port under node, then the unix port
+    (`micropython`); every test taking `mpy` runs on both."""
+    from gatepass.mp.unix import UnixMicroPython
+
+    rt = MicroPython() if request.param == "wasm" else UnixMicroPython()
     yield rt
     rt.close()
+
+
+@pytest.fixture(scope="session")
+def unix_mpy():
+    """The MicroPython unix port alone (sockets, tls, asyncio, heap caps)."""
+    from gatepass.mp.unix import UnixMicroPython
+
+    return UnixMicroPython()

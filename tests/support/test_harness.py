@@ -26,8 +26,8 @@ def test_no_cpython_only_features(mpy):
     with pytest.raises(MicroPythonError):
         mpy.run("import hashlib\nhashlib.sha256(b'x').hexdigest()")
     with pytest.raises(MicroPythonError) as ei:
-        mpy.run("import machine")
-    assert ei.value.exc_type == "ImportError"
+        mpy.run("import machine\nmachine.Pin(2)")  # the unix port has a `machine` without Pin
+    assert ei.value.exc_type in ("ImportError", "AttributeError")
 
 
 def test_map_batches_results_and_errors(mpy):
@@ -47,6 +47,8 @@ def test_fresh_instance_per_call(mpy):
 
 def test_cpython_ticks_shim_matches_micropython(mpy):
     """The CPython time.ticks_* shim must wrap and overflow exactly like MicroPython."""
+    if mpy.port == "unix":
+        pytest.skip("the unix port is 64-bit (ticks period 2**62); the 32-bit wasm port has the ESP32's 2**30")
     import time
 
     cases = [(0, -(2**29)), (0, -(2**29) + 1), (0, 2**29 - 1), (0, 2**29), (2**30 - 5, 10), (3, -10)]

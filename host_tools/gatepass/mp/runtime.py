@@ -44,6 +44,8 @@ class MicroPythonError(Exception):
 class MicroPython:
     """A node process hosting the MicroPython WebAssembly port."""
 
+    port = "wasm"
+
     def __init__(self, timeout: float = 300.0):
         node = shutil.which("node")
         if node is None:
@@ -84,7 +86,7 @@ class MicroPython:
                 "id": self._next,
                 "code": code,
                 "trees": {"/fw": str(FIRMWARE), "/tests": str(TESTS_FW)},
-                "files": {"/tests/fwenv.py": "SHARED = %r\nRUNTIME = 'micropython'\n" % "/shared"},
+                "files": {"/tests/fwenv.py": "SHARED = %r\nRUNTIME = 'micropython'\nPORT = 'wasm'\n" % "/shared"},
             }
             for dest, content in (files or {}).items():
                 if isinstance(content, (bytes, bytearray)):
