@@ -14,6 +14,24 @@ PATH = "/config.json"
 _DIRECTIONS = {"in": roles.IN, "out": roles.OUT}
 
 
+def _ca(v):
+    """server.ca: the CA certificate as DER in hex text (what every MicroPython's
+    tls.load_verify_locations takes); `gatepass provision` converts a PEM CA."""
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str) or "-----BEGIN" in v:
+        raise ConfigError("server.ca: DER as hex text expected (gatepass provision --ca converts a PEM file)")
+    import binascii
+
+    try:
+        der = binascii.unhexlify(v.strip())
+    except ValueError:
+        raise ConfigError("server.ca: not hex text")
+    if len(der) < 64 or der[0] != 0x30:
+        raise ConfigError("server.ca: not a DER certificate")
+    return der
+
+
 class ConfigError(ValueError):
     pass
 
@@ -87,7 +105,7 @@ class Config:
         if not isinstance(server, dict):
             raise ConfigError("server: not an object")
         self.server_url = _text(server, "url", required=False, maxlen=200)
-        self.server_ca = server.get("ca")  # PEM/DER text of the CA, required for https
+        self.server_ca = _ca(server.get("ca"))  # DER bytes of the CA, required for https
         self.allow_http = server.get("allow_http") is True
         if self.server_url:
             if self.server_url.startswith("https://"):

@@ -1,6 +1,6 @@
 """A small HTTP/1.1 client on asyncio streams (MicroPython 1.23+ and CPython).
 
-    c = Client("https://gate.example.org", ca=pem_text)
+    c = Client("https://gate.example.org", ca=der_hex)   # the CA as provisioned (DER)
     status, headers, body = await c.request("POST", "/api/x", [("X-A", "1")], (b"...",))
 
 - Content-Length bodies only (a chunked answer is an error); header block at most
@@ -56,36 +56,46 @@ def parse_url(url):
     return tls, host, port, root
 
 
-def _ca_bytes(ca):
-    """CA as configured (PEM text, or DER as hex text or bytes) -> (pem_str or None, der or None)."""
+def ca_der(ca):
+    """The CA as the config stores it (DER as hex text, or DER bytes) -> DER bytes.
+
+    Every MicroPython up to 1.28 takes one DER certificate in load_verify_locations (1.29
+    also PEM); the technician's PEM is converted to DER on the host at provisioning
+    (gatepass.technician.provisioning.ca_to_der), so the device never parses PEM."""
     if isinstance(ca, str):
         if "-----BEGIN" in ca:
-            return ca, None
+            raise ValueError("CA: DER expected (provisioning converts the PEM)")
         import binascii
 
-        return None, binascii.unhexlify(ca.strip())
-    return None, bytes(ca)
+        try:
+            ca = binascii.unhexlify(ca.strip())
+        except ValueError:
+            raise ValueError("CA: not hex text")
+    der = bytes(ca)
+    if len(der) < 64 or der[0] != 0x30:
+        raise ValueError("CA: not a DER certificate")
+    return der
 
 
 def tls_context(ca):
-    """A client TLS context that verifies the server against `ca` (and its host name).
+    """A client TLS context that verifies the server against the CA `ca` (DER bytes or
+    hex text); the host name is checked by passing server_hostname when wrapping.
 
     The one place where the two runtimes differ: MicroPython's `tls` module (its `ssl`
-    wrapper sets CERT_NONE) versus CPython's `ssl`.
+    wrapper sets CERT_NONE; C functions take no keyword arguments) versus CPython's `ssl`.
     """
-    pem, der = _ca_bytes(ca)
+    der = ca_der(ca)
     if _MP:
         import tls
 
         ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
         ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore  (the stub omits the attribute)
-        ctx.load_verify_locations(cadata=pem.encode() if pem is not None else der)
+        ctx.load_verify_locations(der)  # positional: cadata (a keyword is a TypeError)
         return ctx
     import ssl
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname
-    # CPython: PEM as str, DER as bytes
-    ctx.load_verify_locations(cadata=pem if pem is not None else der)  # type: ignore
+    ctx.load_verify_locations(cadata=der)  # CPython: positional would mean cafile
     return ctx
 
 
@@ -107,7 +117,7 @@ def _close(w):
 class Client:
     """HTTP/1.1 client for one server.
 
-    url: base URL; ca: CA certificate (PEM text or DER) required for https;
+    url: base URL; ca: CA certificate (DER, as hex text or bytes) required for https;
     allow_http: permit plain http; timeout_ms: bound on one whole exchange;
     max_head: header block bound (bytes); keepalive_ms: idle time after which the
     connection is not reused.
@@ -190,9 +200,12 @@ class Client:
         except asyncio.TimeoutError:
             self.close()
             raise HttpError("timeout")
-        except (OSError, EOFError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - OSError, EOFError, the TLS layer's errors
+            # (MicroPython's tls raises OSError/ValueError/TypeError, CPython's ssl its
+            # SSLError): every one is a failed request the caller backs off from, never a
+            # dead task. Cancellation is a BaseException and goes through.
             self.close()
-            raise HttpError("%s: %s" % (type(e).__name__, e))
+            raise HttpError(("%s: %s" % (type(e).__name__, e)).replace("\n", " ").strip())
 
     async def _exchange(self, method, path, headers, parts, max_body):
         if self._w is not None and time.ticks_diff(time.ticks_ms(), self._used) > self.keepalive_ms:

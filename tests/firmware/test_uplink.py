@@ -4,6 +4,7 @@ certificate check), and the MicroPython runtime agreeing on the HMAC."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -259,7 +260,7 @@ def pki(tmp_path_factory):
     ctx.load_cert_chain(d / "srv.pem", d / "srv.key")
     return {"server": ctx, "ca_pem": ca.public_bytes(serialization.Encoding.PEM).decode(),
             "ca_der_hex": ca.public_bytes(serialization.Encoding.DER).hex(),
-            "other_pem": other.public_bytes(serialization.Encoding.PEM).decode()}
+            "other_der_hex": other.public_bytes(serialization.Encoding.DER).hex()}
 
 
 def _tls_exchange(pki, host, ca):
@@ -280,26 +281,25 @@ def _tls_exchange(pki, host, ca):
 
 
 def test_tls_verifies_the_server_against_the_configured_ca(pki):
-    assert _tls_exchange(pki, "localhost", pki["ca_pem"]) == (200, b'{"ok": true}')
     assert _tls_exchange(pki, "localhost", pki["ca_der_hex"]) == (200, b'{"ok": true}')
+    assert _tls_exchange(pki, "localhost", bytes.fromhex(pki["ca_der_hex"])) == (200, b'{"ok": true}')
+    with pytest.raises(httpc.HttpError, match="DER"):  # the device stores DER, never PEM
+        _tls_exchange(pki, "localhost", pki["ca_pem"])
 
 
 @pytest.mark.parametrize("case", ["wrong CA", "wrong host name"])
 def test_tls_refuses_an_unverified_server(pki, case):
-    host, ca = ("localhost", pki["other_pem"]) if case == "wrong CA" else ("127.0.0.1", pki["ca_pem"])
+    host, ca = ("localhost", pki["other_der_hex"]) if case == "wrong CA" else ("127.0.0.1", pki["ca_der_hex"])
     with pytest.raises(httpc.HttpError):
         _tls_exchange(pki, host, ca)
 
 
 def test_tls_context_requires_certificates():
-    ctx = httpc.tls_context(
-        "-----BEGIN CERTIFICATE-----\n" + _selfsigned_b64() + "\n-----END CERTIFICATE-----\n")
+    ctx = httpc.tls_context(base64.b64decode(_selfsigned_b64()))
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
 
 
 def _selfsigned_b64():
-    import base64
-
     k = ec.generate_private_key(ec.SECP256R1())
     n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
     c = _cert("x", k, n, k.public_key(), ca=True)

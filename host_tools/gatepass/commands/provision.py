@@ -57,7 +57,7 @@ def command(port, device_id, community, direction, gate, board_name, wifi_ssid, 
         base = prov.load_fragment(fragment) if fragment else {}
         fields = dict(device_id=device_id, community=community, gate=gate, direction=direction,
                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server_url=server_url,
-                      ca_pem=Path(ca_file).read_text() if ca_file else None,
+                      ca_pem=Path(ca_file).read_bytes() if ca_file else None,  # PEM or DER -> DER
                       issuer_keys=[prov.load_key(k) for k in issuer_keys],
                       bundle_keys=[prov.load_key(k) for k in bundle_keys])
         registration = None

@@ -64,6 +64,28 @@ def load_fragment(path: str) -> dict:
     return d
 
 
+def ca_to_der_hex(ca) -> str:
+    """The server's CA as a technician has it (a PEM file's text, or DER bytes) -> the DER
+    hex text the device stores (config `server.ca`): every MicroPython's
+    tls.load_verify_locations takes DER, only 1.29+ takes PEM. Exactly one certificate."""
+    from cryptography import x509
+
+    try:
+        if isinstance(ca, str) or (isinstance(ca, (bytes, bytearray)) and b"-----BEGIN" in ca):
+            text = ca.encode() if isinstance(ca, str) else bytes(ca)
+            certs = x509.load_pem_x509_certificates(text)
+        else:
+            certs = [x509.load_der_x509_certificate(bytes(ca))]
+    except ValueError:
+        raise ProvisionError("CA: not a PEM or DER certificate") from None
+    if len(certs) != 1:
+        raise ProvisionError("CA: %d certificates in the file; give the one CA that signed the "
+                             "server's certificate" % len(certs))
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return certs[0].public_bytes(Encoding.DER).hex()
+
+
 def build_config(base: dict | None = None, *, device_id=None, secret=None, community=None,
                  gate=None, direction=None, board=None, wifi_ssid=None, wifi_password=None,
                  server_url=None, ca_pem=None, issuer_keys=(), bundle_keys=(),
@@ -82,7 +104,7 @@ def build_config(base: dict | None = None, *, device_id=None, secret=None, commu
         srv["url"] = server_url
         srv["allow_http"] = server_url.startswith("http://")
         if ca_pem is not None:
-            srv["ca"] = ca_pem
+            srv["ca"] = ca_to_der_hex(ca_pem)
         cfg["server"] = srv
     for field, keys in (("issuer_keys", issuer_keys), ("bundle_keys", bundle_keys)):
         if keys:
