@@ -1,6 +1,8 @@
 # gatepass — everything a fresh machine needs is installed by these targets.
-#   make demo   community server + simulated gates running the real firmware
-#               (make demo DEMO_ARGS=--serve keeps the dashboard up)
+#   make demo   community server + simulated gates running the real firmware; on a
+#               terminal it keeps serving until Ctrl-C, piped (not a terminal) it says it
+#               is not serving and stops: make demo DEMO_ARGS=--serve keeps it serving,
+#               DEMO_ARGS=--no-serve stops at once
 #   make test   the whole test suite (installs venv, pip and npm packages itself)
 #   make bench  device benchmark on the MicroPython runtime (last line: JSON)
 

@@ -7,6 +7,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_server_demo_runs_unattended_and_everything_reaches_the_server(tmp_path):
@@ -15,6 +16,14 @@ def test_server_demo_runs_unattended_and_everything_reaches_the_server(tmp_path)
     out = r.stdout
     assert r.returncode == 0, out[-4000:] + r.stderr[-4000:]
     assert "every decision matched the script" in out and "server demo OK" in out
+    # piped: says it stops serving and how to keep it serving, as the Makefile and README do
+    flat = " ".join(out.split())
+    assert "not serving" in flat and "To keep it serving: make demo DEMO_ARGS=--serve" in flat
+    root = Path(__file__).resolve().parents[2]
+    for doc in ("Makefile", "README.md"):
+        text = " ".join((root / doc).read_text().replace("#", " ").replace("`", "").split())
+        assert "make demo DEMO_ARGS=--serve keeps it serving" in text, doc
+        assert "not serving" in text, doc
     m = re.search(r"dashboard: (http://127\.0\.0\.1:\d+)/\s+login (\S+) / (\S+)", out)
     assert m and m.group(2) == "admin" and len(m.group(3)) >= 12
     with sqlite3.connect(tmp_path / "server" / "gatepass.sqlite3") as db:

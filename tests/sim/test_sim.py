@@ -77,6 +77,39 @@ def test_gatepass_sim_command():
     assert "every decision matched the script" in r.output
 
 
+@pytest.mark.parametrize("width", [60, 80, 100, 190])
+def test_decision_rows_fit_the_terminal_and_keep_decision_and_reason(width):
+    rows = [crowd.Row(DEFAULT_START, "entrance", "resident 3-1-1203 with a fever", "resident", "3-1-1203", "38.4",
+                      "DENY", "FEVER", "Fever: see staff"),
+            crowd.Row(DEFAULT_START, "exit", "sealed: delivery driver leaves", "supply", "", "36.6", "ALLOW",
+                      "OK_EXEMPT", "Exempt role"),
+            crowd.Row(DEFAULT_START, "exit", "quarantined unit tries to leave", "resident", "5-1-0302", "36.5",
+                      "DENY", "QUARANTINED", "Unit quarantined", ok=False)]
+    buf = io.StringIO()
+    con = Console(file=buf, width=width, force_terminal=False)
+    rep = crowd.Reporter(con)
+    for r in rows:
+        rep(r)
+    lines = buf.getvalue().splitlines()
+    assert all(len(ln) <= width for ln in lines), [ln for ln in lines if len(ln) > width]
+    assert "decision" in lines[0] and "reason" in lines[0]
+    for r, ln in zip(rows, lines[1:]):
+        assert " %s " % r.decision in ln and " %s" % r.reason in ln, ln
+    if width >= 80:
+        assert all(c in lines[0] for c in ("time", "gate", "scene")), lines[0]
+    if width >= 190:
+        assert all(c in lines[0] for c in ("role", "unit", "temp", "message")), lines[0]
+
+
+def test_gatepass_sim_at_80_columns():
+    r = CliRunner().invoke(cli, ["sim"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    rows = [ln for ln in r.output.splitlines() if " ALLOW " in ln or " DENY " in ln]
+    assert len(rows) > 20 and all(len(ln) <= 80 for ln in r.output.splitlines())
+    for reason in ("FEVER", "QUARANTINED", "PASSBACK", "OK_EXEMPT"):
+        assert any(reason in ln for ln in rows), reason
+
+
 def test_gatepass_sim_keeps_the_flash_when_asked(tmp_path):
     r = CliRunner().invoke(cli, ["sim", "--keep", str(tmp_path), "--exit-board", "esp32-s3"])
     assert r.exit_code == 0, r.output

@@ -33,6 +33,9 @@ from ..issuing import keys as keylib
 from ..sim import crowd
 
 GATE_NAMES = ("entrance", "exit")
+NOT_SERVING = ("not serving: the server and the gates stop now, so the dashboard above goes away "
+               "(output is not a terminal, or --no-serve). To keep it serving: make demo DEMO_ARGS=--serve "
+               "(or python -m gatepass.demo --serve), Ctrl-C to stop")
 
 
 def gate_plan(n_gates: int) -> list[tuple[str, str, str]]:
@@ -234,6 +237,8 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
                     time.sleep(max(0.0, 1.0 - 1.0 / dilation))
             except KeyboardInterrupt:
                 console.print("stopped")
+        else:
+            console.print(NOT_SERVING, soft_wrap=True)
         return res
     finally:
         site.close()

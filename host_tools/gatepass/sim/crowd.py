@@ -365,23 +365,44 @@ def run(site: Site, gates: dict[str, SimGate], cast: Cast, visits: list[Visit], 
 
 # ---- presentation (rich; plain lines without a terminal) -----------------------------------
 
-COLUMNS = (("time", 8), ("gate", 8), ("role", 10), ("unit", 9), ("temp", 5), ("decision", 8),
-           ("reason", 21), ("message", 20), ("scene", 44))
+# (name, width, priority): the columns in display order; when the console is narrower than
+# all of them, the lowest priorities go first. decision and reason are never dropped.
+COLUMNS = (("time", 8, 3), ("gate", 8, 2), ("role", 10, 7), ("unit", 9, 8), ("temp", 5, 4), ("decision", 8, 0),
+           ("reason", 21, 1), ("message", 20, 6), ("scene", 44, 5))
+MIN_SCENE = 16  # the scene column shrinks to this before it is dropped
+
+
+def fit_columns(width: int) -> list[tuple[str, int]]:
+    """The columns (name, width) that fit `width` characters, in display order."""
+    chosen: set[str] = set()
+    used = -1  # one space between columns
+    for name, w, _prio in sorted(COLUMNS, key=lambda c: c[2]):
+        need = (MIN_SCENE if name == "scene" else w) + 1
+        if used + need <= width or _prio <= 1:
+            chosen.add(name)
+            used += need
+    cols = [(name, w) for name, w, _p in COLUMNS if name in chosen]
+    if "scene" in chosen:  # the scene takes what is left, up to its full width
+        spare = width - sum(w + 1 for name, w in cols if name != "scene")
+        cols = [(name, max(MIN_SCENE, min(w, spare)) if name == "scene" else w) for name, w in cols]
+    return cols
 
 
 class Reporter:
-    """Prints one aligned row per decision as it happens, then a summary."""
+    """Prints one aligned row per decision as it happens, then a summary. The columns adapt
+    to the console's width (decision and reason always shown)."""
 
     def __init__(self, console, pace_s: float = 0.0):
         self.console = console
         self.pace_s = pace_s
         self._header = False
+        self.columns = fit_columns(console.width)
 
     def _table(self, header: bool):
         from rich.table import Table
 
-        t = Table(show_header=header, box=None, pad_edge=False, padding=(0, 1), header_style="bold")
-        for name, width in COLUMNS:
+        t = Table(show_header=header, box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+        for name, width in self.columns:
             t.add_column(name, width=width, no_wrap=True, overflow="ellipsis")
         return t
 
@@ -400,8 +421,9 @@ class Reporter:
             style = "reverse " + (style or "white")
         t = self._table(False)
         when = time.strftime("%H:%M:%S", time.localtime(r.t)) if r.t else ""
-        t.add_row(when, r.gate, r.role, r.unit, r.temp, r.decision, r.reason, r.message,
-                  r.who + ("" if r.ok else "  << UNEXPECTED"), style=style or None)
+        cells = {"time": when, "gate": r.gate, "role": r.role, "unit": r.unit, "temp": r.temp, "decision": r.decision,
+                 "reason": r.reason, "message": r.message, "scene": r.who + ("" if r.ok else "  << UNEXPECTED")}
+        t.add_row(*[cells[name] for name, _w in self.columns], style=style or None)
         self.console.print(t)
         if self.pace_s:
             time.sleep(self.pace_s)
@@ -419,7 +441,7 @@ class Reporter:
         g = Table(title="gates", box=None, header_style="bold")
         for col in ("gate", "board", "passages", "allowed", "denied", "dropped", "events", "log seq",
                     "unlocks", "flash"):
-            g.add_column(col)
+            g.add_column(col, overflow="fold")
         for sg in gates.values():
             st = sg.gate.counts
             recs = sg.records()
@@ -492,6 +514,9 @@ def console(stderr: bool = False):
 
     from rich.console import Console
 
+    import os
+
     stream = sys.stderr if stderr else sys.stdout
     tty = stream.isatty()
-    return Console(file=stream, width=None if tty else 160, highlight=False, soft_wrap=False)
+    return Console(file=stream, width=None if tty or os.environ.get("COLUMNS") else 160, highlight=False,
+                   soft_wrap=False)
