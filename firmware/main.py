@@ -417,6 +417,12 @@ class App:
             sync = _peers.Peers(data + "/peers.cur", g.note_passage)
             app.uplink = uplinktask.build(cfg, log, clk, store, wifi, idle=g.idle,
                                           firmware=_firmware_version(root), peer_sync=sync)
+            if app.uplink is not None:
+                from app import health
+
+                app.uplink.up.health = health.Health(
+                    g, dev.faults, wifi, dev.fire, dev.relay, health.release_state(root),
+                    lambda: app.error).report
         if not dev.faults:
             ind.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
         app.status = RUN

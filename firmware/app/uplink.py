@@ -234,6 +234,7 @@ class Uplink:
         self.log_step_s = log_step_s
         self.resync_s = resync_s
         self.firmware = firmware
+        self.health = None  # callable -> dict merged into each heartbeat (app/health.py)
         self.fetch_bundles = True  # False when the config trusts no bundle key
         self.backoff = Backoff(min_ms, max_ms, rand)
         self.rand = self.backoff.rand
@@ -368,13 +369,19 @@ class Uplink:
         log = self.log
         st = log.stats()
         cap = st["capacity"] or 1
-        body = json.dumps({
+        d = {
             "firmware": self.firmware[:32], "bundle_version": self.bundle_version,
             "backlog": log.pending(), "log_used_pct": min(100, log.pending() * 100 // cap),
             "log_near_full": bool(st["near_full"]), "uptime_s": uptime_s or now_ms // 1000,
             # makes two heartbeats within one second differ (no replay rejection)
             "nonce": _nonce(),
-        }).encode()
+        }
+        if self.health is not None:
+            try:
+                d["health"] = self.health()
+            except Exception:  # noqa: BLE001 - health is a report, never a reason to stop
+                pass
+        body = json.dumps(d).encode()
         return self._signed(REQ_STATUS, "POST", P_STATUS, (body,),
                             (("Content-Type", "application/json"),))
 

@@ -73,6 +73,17 @@ class WiFi:
                 "drops": self.drops, "attempts": self.attempts,
                 "status": self.last_status}
 
+    def rssi(self):
+        """Signal strength in dBm while connected, else None (for the heartbeat)."""
+        w = self.wlan
+        if w is None or self.state != UP:
+            return None
+        try:
+            v = w.status("rssi")
+        except (OSError, ValueError, TypeError):
+            return None
+        return v if isinstance(v, int) else None
+
     def stop(self):
         self._stop = True
 

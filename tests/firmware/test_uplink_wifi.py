@@ -81,6 +81,19 @@ def test_connects_at_boot_and_configures_bounded_idf_retries(world):
     assert probe.ticks >= 10  # the gate's task ran all along
 
 
+def test_rssi_for_the_heartbeat_only_while_connected(world):
+    from drivers import wifi as W
+
+    w = make()
+    assert w.rssi() is None  # not started
+    run_for(world.clock, w, 10_000)  # connected, then the supervisor was stopped
+    assert w.state == W.UP
+    assert w.rssi() == -61  # what the simulated station reports
+    w.state = W.DOWN
+    assert w.rssi() is None
+    assert make(ssid="").rssi() is None
+
+
 def test_router_reboot_is_survived_without_help(world):
     w = make(max_ms=60_000)
     ap = simnet.access_point()

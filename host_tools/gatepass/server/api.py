@@ -17,7 +17,7 @@ from ninja.security.base import AuthBase
 from pydantic import Field
 
 from .. import hmacauth
-from . import apierrors, bundlesvc, dblock, ingest, peers
+from . import apierrors, bundlesvc, dblock, health, ingest, peers
 from .apierrors import ApiError as _Err
 from .apierrors import error as _error
 from .deviceauth import DeviceAuthError, authenticate, consume_signature
@@ -80,6 +80,9 @@ class StatusIn(Schema):
     uptime_s: int = Field(0, ge=0, le=2**40)
     nonce: str = Field("", max_length=64, pattern=r"^[\x20-\x7e]*$",
                        description="random text; makes a time-sync request unique")
+    health: dict | None = Field(None, description="device health (app/health.py): rssi, heap_free, sensor, "
+                                                  "scanner, last_error, fire, held, release; each field is "
+                                                  "stored when valid and ignored otherwise (docs/uplink.md)")
 
 
 class StatusOut(Schema):
@@ -207,7 +210,7 @@ def post_status(
             firmware=payload.firmware, bundle_version=payload.bundle_version, backlog=payload.backlog,
             log_used_pct=payload.log_used_pct, log_near_full=payload.log_near_full, uptime_s=payload.uptime_s,
             last_seen=timezone.now(), last_addr=request.META.get("REMOTE_ADDR", "")[:64],
-            last_skew_s=getattr(request, "gatepass_skew", 0))
+            last_skew_s=getattr(request, "gatepass_skew", 0), **health.fields(payload.health))
     acked, version = _device_state(device)
     return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked,
             "peer_seq": peers.peer_seq(device)}

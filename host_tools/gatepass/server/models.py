@@ -247,6 +247,19 @@ class Device(models.Model):
     auth_failures = models.PositiveBigIntegerField(default=0, editable=False)
     last_auth_failure = models.CharField(max_length=64, blank=True, editable=False)
     last_auth_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # health from the last heartbeat (app/health.py on the device); None/"" = not reported
+    rssi = models.SmallIntegerField(null=True, blank=True, editable=False, help_text="Wi-Fi dBm")
+    heap_free = models.PositiveIntegerField(null=True, blank=True, editable=False, help_text="bytes")
+    sensor_status = models.CharField(max_length=8, blank=True, editable=False)
+    scanner_status = models.CharField(max_length=8, blank=True, editable=False)
+    last_error = models.CharField(max_length=64, blank=True, editable=False)
+    fire_active = models.BooleanField(default=False, editable=False, help_text="fire-alarm input active")
+    relay_held = models.PositiveSmallIntegerField(default=0, editable=False,
+                                                  help_text="relay holds: 1 fire release, 2 remote release")
+    release_state = models.CharField(max_length=16, blank=True, editable=False,
+                                     help_text="usb (USB deploy) or the OTA release state")
+    offline_alert_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                            help_text="when the last offline alert was raised")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -258,7 +271,9 @@ class Device(models.Model):
     # written by the device API only (atomic updates); admin saves leave them alone
     TELEMETRY = ("firmware", "bundle_version", "last_seen", "last_addr", "last_skew_s", "backlog",
                  "log_used_pct", "log_near_full", "uptime_s", "acked_seq", "max_seq", "events_total",
-                 "lost_total", "crc_errors", "auth_failures", "last_auth_failure", "last_auth_failure_at")
+                 "lost_total", "crc_errors", "auth_failures", "last_auth_failure", "last_auth_failure_at",
+                 "rssi", "heap_free", "sensor_status", "scanner_status", "last_error", "fire_active",
+                 "relay_held", "release_state", "offline_alert_at")
 
     def save(self, *args, **kwargs):
         if not self._state.adding and kwargs.get("update_fields") is None:
@@ -345,11 +360,12 @@ class Gap(models.Model):
 
 
 class Alert(models.Model):
-    """Something staff must look at now: fever, urgent denial, alarm, forced door, lost events."""
+    """Something staff must look at now: fever, urgent denial, alarm, forced door, lost events,
+    a gate that stopped sending heartbeats ("offline": no event behind it)."""
 
-    KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped")
+    KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped", "offline")
     # DO_NOTHING keeps Event deletes a single statement (purge deletes alerts first)
-    event = models.OneToOneField(Event, on_delete=models.DO_NOTHING, related_name="alert")
+    event = models.OneToOneField(Event, on_delete=models.DO_NOTHING, related_name="alert", null=True, blank=True)
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=16)
     at = models.DateTimeField()

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import bundlesvc, forms
+from . import bundlesvc, forms, health
 from .ingest import reasons, record
 from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, Device, Event, Gap, Pass, Person,
                      Quarantine, Unit)
@@ -28,7 +28,7 @@ from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, De
 staff_required = user_passes_test(lambda u: u.is_active and u.is_staff)
 ROLE_NAMES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency")
 PAGE = 100
-ONLINE_S = 300  # a device not heard from for this long shows as offline
+ONLINE_S = health.OFFLINE_S  # a device not heard from for this long shows as offline
 
 
 def role_name(r):
@@ -63,6 +63,8 @@ def community_for(request) -> Community | None:
 def _ctx(request, c, **kw):
     kw["community"] = c
     kw["communities"] = Community.objects.only("id", "name").order_by("id")
+    if c is not None:
+        health.check_offline(c.pk)  # a silent gate becomes an alert on any staff page
     kw["open_alerts"] = Alert.objects.filter(device__community=c, acknowledged_at__isnull=True).count() if c else 0
     return kw
 
@@ -133,6 +135,7 @@ def alerts(request):
     c = community_for(request)
     if c is None:
         return _no_community(request)
+    health.check_offline(c.pk)
     qs = Alert.objects.filter(device__community=c).select_related("event", "device", "acknowledged_by")
     show_all = request.GET.get("all") == "1"
     if not show_all:
@@ -141,10 +144,15 @@ def alerts(request):
     pids = set()
     rows = list(qs.order_by("-at")[:200])
     for a in rows:
-        pids.add(a.event.pid)
+        if a.event is not None:
+            pids.add(a.event.pid)
     passes = {p.pid: p for p in Pass.objects.filter(pid__in=pids).select_related("person")}
     for a in rows:
         e = a.event
+        if e is None:  # raised by the server itself: a gate that stopped sending heartbeats
+            items.append({"alert": a, "e": None, "reason": "no heartbeat since this time", "body": None,
+                          "pass": None, "pid": ""})
+            continue
         items.append({"alert": a, "e": e, "reason": _alert_reason(e), "body": Event.c(e.body),
                       "pass": passes.get(e.pid), "pid": e.pid if e.kind == record.K_PASSAGE else ""})
     return render(request, "gatepass/alerts.html", _ctx(request, c, items=items, show_all=show_all, refresh=5))
