@@ -219,7 +219,7 @@ class Uplink:
     def __init__(self, device_id, secret, log, clock, bundle_version=0, batch=64,
                  linger_ms=20000, status_ms=60000, min_ms=1000, max_ms=300000,
                  auth_ms=600000, time_tol_s=2, log_step_s=30, resync_s=3600, rand=None,
-                 firmware=""):
+                 firmware="", health=None):
         self.device_id = device_id
         self.mac = Hmac(secret)
         self.log = log
@@ -234,7 +234,7 @@ class Uplink:
         self.log_step_s = log_step_s
         self.resync_s = resync_s
         self.firmware = firmware
-        self.health = None  # callable -> dict merged into each heartbeat (app/health.py)
+        self.health = health  # callable -> dict merged into each heartbeat (app/health.py)
         self.fetch_bundles = True  # False when the config trusts no bundle key
         self.backoff = Backoff(min_ms, max_ms, rand)
         self.rand = self.backoff.rand
