@@ -7,7 +7,8 @@
 
 Pure logic: the devices come in through small interfaces (see docs/gate.md):
   scanner:   poll() -> str scan, int rejection (1..3) or None; never blocks
-  read_temp: () -> (object_c, ambient_c), raises OSError (None: no thermometer)
+  read_temp: () -> (object_cc, ambient_cc) ints in centi-degrees C, raises OSError
+             (None: no thermometer)
   relay:     unlock(ms), lock(), safe(), locked;   indicator: show(kind, l1, l2), text(l1, l2)
   door:      is_open, open_ms() (optional; its events go to on_door(ev))
 
@@ -59,6 +60,14 @@ DOOR = const(2)  # unlocked or open after an allowed passage
 
 _RETRY = (reasons.NO_READING, reasons.UNSTABLE, reasons.IMPLAUSIBLE)
 _I32 = const(0x7FFFFFFF)
+
+
+def show_cc(cc):
+    """Body temperature for the display, cut (never rounded up) to 0.1 C: a person let in
+    never reads the threshold itself (3729 cC -> "37.2 C")."""
+    sign = "-" if cc < 0 else ""
+    t = (-cc if cc < 0 else cc) // 10
+    return "%s%d.%d C" % (sign, t // 10, t % 10)
 
 
 def wrap(msg, extra="", cols=16):
@@ -297,7 +306,7 @@ class Gate:
         # a bad pass is measured once (a fever still alarms), then refused at once
         if isinstance(p, int):
             return False
-        return self.decide(p, policy.Reading(self.settings.threshold - 0.5)).allow
+        return self.decide(p, policy.Reading(self.settings.threshold_cc - 50)).allow
 
     def commit(self, ps, d):
         """Log the decision, then act on it: the record comes first, so a passage the log
@@ -311,9 +320,9 @@ class Gate:
             role = p.role if 0 <= p.role < 255 else record.NO_ROLE
         body = obj = amb = record.NO_TEMP
         if temp is not None and not isinstance(temp, int):
-            body = record.centi(temp.body)
-            obj = record.centi(getattr(temp, "object", None))
-            amb = record.centi(getattr(temp, "ambient", None))
+            body = record.clamp_cc(temp.body_cc)
+            obj = record.clamp_cc(getattr(temp, "object_cc", None))
+            amb = record.clamp_cc(getattr(temp, "ambient_cc", None))
         c = self.clock
         seq = self.log.append(record.K_PASSAGE, d.reason, d.record_flags(self.direction, c.trusted()),
                               role, pid, body, obj, amb, d.detail)
@@ -347,7 +356,7 @@ class Gate:
         temp = ps.temp
         extra = ""
         if temp is not None and not isinstance(temp, int):
-            extra = "%.1f C" % temp.body
+            extra = show_cc(temp.body_cc)
         elif d.allow and not isinstance(ps.p, int) and ps.p is not None and ps.p.label:
             extra = ps.p.label
         if d.alarm:
@@ -548,8 +557,7 @@ class Gate:
             o, a = self.read_temp()
         except OSError:
             return True  # a broken thermometer must not hide the scanner: the passage says why
-        p = self.params
-        return o >= a + p.presence_c and o >= p.skin_min
+        return self.params.present(o, a)
 
     def _trigger_step(self, now):
         if not self._present():

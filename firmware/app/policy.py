@@ -31,20 +31,19 @@ BEEP_DENY = const(3)  # one long beep
 BEEP_RETRY = const(4)  # come closer / hold still: three short beeps
 BEEP_ALARM = const(5)  # fever: alarm until staff acknowledge
 
-compensate = _st.compensate  # body temperature from object/ambient (settings k, offset)
 
 _RETRY = (reasons.NO_READING, reasons.UNSTABLE, reasons.IMPLAUSIBLE)
 _MEASURE = (reasons.NO_READING, reasons.UNSTABLE, reasons.SENSOR_FAULT, reasons.IMPLAUSIBLE)
 
 
 class Reading:
-    """One accepted temperature measurement, degrees C (body is compensated). Same
-    attributes as app.thermo.Reading; the policy reads only `body`."""
+    """One accepted temperature measurement in centi-degrees C (ints; body_cc is
+    compensated). Same attributes as app.thermo.Reading; the policy reads only body_cc."""
 
-    def __init__(self, body, obj=None, ambient=None):
-        self.body = body
-        self.object = obj
-        self.ambient = ambient
+    def __init__(self, body_cc, object_cc=None, ambient_cc=None):
+        self.body_cc = body_cc
+        self.object_cc = object_cc
+        self.ambient_cc = ambient_cc
 
 
 class Decision:
@@ -103,18 +102,20 @@ def _deny(reason, detail=0, urgent=False):
 
 
 def _body_cc(temp):
-    # a Reading's compensated body temperature in centi-degrees, or None
+    # a Reading's compensated body temperature in centi-degrees (an int), or None
     if isinstance(temp, int):
         return None
-    b = getattr(temp, "body", None)
+    b = getattr(temp, "body_cc", None)
     if b is None:
         return None
-    return record.centi(b)
+    if not isinstance(b, int):
+        raise TypeError("body_cc must be an int (centi-degrees): no float decides a fever")
+    return b
 
 
 def is_fever(temp, s):
-    """True when `temp` is a reading at or above the threshold (compared in centi-C,
-    the same rounding the event record stores)."""
+    """True when `temp` is a reading at or above the threshold: integers (centi-C) on
+    both sides, the very value the event record stores (record.clamp_cc)."""
     if isinstance(temp, int):
         return temp == reasons.FEVER
     cc = _body_cc(temp)

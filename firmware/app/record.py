@@ -76,11 +76,11 @@ _TMAX = const(32767)
 _ZERO8 = b"\x00\x00\x00\x00\x00\x00\x00\x00"
 
 
-def centi(c):
-    """Degrees C (float/int or None) -> clamped centi-degrees int (NO_TEMP for None)."""
-    if c is None:
+def clamp_cc(v):
+    """Centi-degrees C (an int, or None) -> the i16 a record holds (NO_TEMP for None).
+    Integers only: the logged value is exactly the one the fever rule compared."""
+    if v is None:
         return NO_TEMP
-    v = int(round(c * 100))
     if v > _TMAX:
         return _TMAX
     if v < -_TMAX:
@@ -120,7 +120,7 @@ def pack_into(buf, off, seq, t, kind, reason=0, flags=0, role=NO_ROLE, pid=None,
     """Encode one record into buf[off:off+32].
 
     seq, t: u32; kind, reason, flags, role: u8; pid: bytes (first 8 used) or None;
-    body/obj/amb: centi-degrees C ints (see centi()); aux: u16 (values clamped);
+    body/obj/amb: centi-degrees C ints (see clamp_cc()); aux: u16 (values clamped);
     view: optional preallocated memoryview of buf[off:off+28] (saves an allocation
     per record on the device).
     """

@@ -47,10 +47,12 @@ DEFAULTS = {
     "passback_exempt_roles": [roles.EMERGENCY],
     "untrusted_time": "allow",
     "unlock_s": 5,  # relay pulse, seconds
-    "comp_k": 0.1,  # body = obj + comp_k * (obj - amb) + comp_offset
-    "comp_offset": 0.0,
-    "skin_min": 30.0,  # plausible skin (object) temperature window, degrees C
-    "skin_max": 42.0,
+    # body = obj + comp_k_pm * (obj - amb) / 1000 + comp_offset_cc, all integers (cC =
+    # centi-degrees C): no float decides a fever (the ESP32's floats are single precision)
+    "comp_k_pm": 100,  # per-mille
+    "comp_offset_cc": 0,
+    "skin_min_cc": 3000,  # plausible skin (object) temperature window, cC
+    "skin_max_cc": 4200,
     "log_full": "drop_oldest",
     "log_near_full_pct": 80,
 }
@@ -128,12 +130,12 @@ class Settings:
         self.passback_exempt = _roles(m, "passback_exempt_roles")
         self.untrusted_time = _enum(m, "untrusted_time", UNTRUSTED)
         self.unlock_s = _num(m, "unlock_s", 1, 30, True)
-        self.comp_k = float(_num(m, "comp_k", 0.0, 0.5))
-        self.comp_offset = float(_num(m, "comp_offset", -3.0, 3.0))
-        self.skin_min = float(_num(m, "skin_min", 20.0, 40.0))
-        self.skin_max = float(_num(m, "skin_max", 35.0, 45.0))
-        if self.skin_min >= self.skin_max:
-            raise ValueError("setting skin_min: must be below skin_max")
+        self.comp_k_pm = _num(m, "comp_k_pm", 0, 500, True)
+        self.comp_offset_cc = _num(m, "comp_offset_cc", -300, 300, True)
+        self.skin_min_cc = _num(m, "skin_min_cc", 2000, 4000, True)
+        self.skin_max_cc = _num(m, "skin_max_cc", 3500, 4500, True)
+        if self.skin_min_cc >= self.skin_max_cc:
+            raise ValueError("setting skin_min_cc: must be below skin_max_cc")
         self.log_full = _enum(m, "log_full", LOG_FULL)
         self.log_near_full_pct = _num(m, "log_near_full_pct", 50, 99, True)
 
@@ -151,10 +153,10 @@ class Settings:
             "passback_exempt_roles": _mask_list(self.passback_exempt),
             "untrusted_time": UNTRUSTED[self.untrusted_time],
             "unlock_s": self.unlock_s,
-            "comp_k": self.comp_k,
-            "comp_offset": self.comp_offset,
-            "skin_min": self.skin_min,
-            "skin_max": self.skin_max,
+            "comp_k_pm": self.comp_k_pm,
+            "comp_offset_cc": self.comp_offset_cc,
+            "skin_min_cc": self.skin_min_cc,
+            "skin_max_cc": self.skin_max_cc,
             "log_full": LOG_FULL[self.log_full],
             "log_near_full_pct": self.log_near_full_pct,
         }
@@ -173,12 +175,3 @@ class Settings:
 def validate(d):
     """Validate a (partial) settings map; returns the complete canonical map."""
     return Settings(d).to_dict()
-
-
-def compensate(obj, amb, s):
-    """Body temperature (degrees C) from forehead object and ambient temperatures (C).
-
-    body = obj + k * (obj - amb) + offset, with k = s.comp_k and offset = s.comp_offset
-    (HARDWARE.md: skin reads below core, more so in the cold).
-    """
-    return obj + s.comp_k * (obj - amb) + s.comp_offset

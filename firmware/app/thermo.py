@@ -1,20 +1,24 @@
 """Body temperature from forehead skin readings: a reading or a typed outcome, never a guess.
+Every value is an integer in centi-degrees C (cC), from the sensor's raw word to the
+threshold compare: no float decides anything, so the ESP32's single-precision floats and a
+host's doubles give the same outcome.
 
-    params = Params.from_settings(settings)          # k, offset, thresholds...
-    r = measure(sensor.read, params)                 # sensor.read() -> (object_c, ambient_c)
-    if isinstance(r, Reading): r.body, r.object, r.ambient
+    params = Params.from_settings(settings)          # k (per-mille), offset (cC), ...
+    r = measure(sensor.read, params)                 # sensor.read() -> (object_cc, ambient_cc)
+    if isinstance(r, Reading): r.body_cc, r.object_cc, r.ambient_cc
     else: r is NO_PERSON / UNSTABLE / SENSOR_FAULT / IMPLAUSIBLE (app.reasons codes)
 
 Rules, applied to `samples` readings `interval_ms` apart:
-  - any read raising OSError (the driver's PEC/NACK/error-flag failure) or a non-finite
-    value -> SENSOR_FAULT;
+  - any read raising OSError (the driver's PEC/NACK/error-flag failure) or a value that is
+    not an int -> SENSOR_FAULT;
   - ambient outside `amb_min..amb_max` -> IMPLAUSIBLE (sensor in the sun, broken part);
-  - a sample is *present* when object >= ambient + presence_c and object >= skin_min;
+  - a sample is *present* when object >= ambient + presence and object >= skin_min;
     no sample present -> NO_PERSON (come closer); some but not all -> UNSTABLE (moving);
   - object above skin_max in a present sample -> IMPLAUSIBLE (a hot drink, a lamp);
-  - object spread (max - min) > stable_c or ambient spread > amb_stable_c -> UNSTABLE;
-  - Tcore = Ts + k * (Ts - Ta) + offset with Ts, Ta the means; outside body_min..body_max
-    -> IMPLAUSIBLE; else a Reading.
+  - object spread (max - min) > stable or ambient spread > amb_stable -> UNSTABLE;
+  - Ts, Ta = the means rounded half up to whole cC; Tcore = Ts + round(k * (Ts - Ta) / 1000)
+    + offset (k per-mille, rounded half up); outside body_min..body_max -> IMPLAUSIBLE;
+    else a Reading.
 `Sampler` holds the same rules without timing, for a caller that schedules its own reads.
 """
 from micropython import const
@@ -26,27 +30,26 @@ OUTCOMES = (NO_PERSON, UNSTABLE, SENSOR_FAULT, IMPLAUSIBLE)
 
 _MAX_SAMPLES = const(32)
 
-# accepted ranges (k, offset, skin_min/max: the same as app.settings accepts)
+# accepted ranges, integers (k_pm, offset_cc, skin_min_cc/max_cc: as app.settings accepts)
 _RANGES = (
-    ("k", 0.0, 0.5),  # skin-to-core gain, published ~0.09..0.13
-    ("offset", -3.0, 3.0),  # per-site calibration, C
+    ("k_pm", 0, 500),  # skin-to-core gain, per-mille (published ~90..130)
+    ("offset_cc", -300, 300),  # per-site calibration, cC
     ("samples", 2, _MAX_SAMPLES),
     ("interval_ms", 10, 1000),
-    ("presence_c", 0.5, 10.0),  # object must exceed ambient by this much
-    ("skin_min", 20.0, 40.0),
-    ("skin_max", 35.0, 45.0),
-    ("stable_c", 0.05, 2.0),  # max spread of object samples
-    ("amb_stable_c", 0.05, 5.0),  # max spread of ambient samples
-    ("amb_min", -40.0, 20.0),
-    ("amb_max", 25.0, 85.0),
-    ("body_min", 30.0, 36.0),
-    ("body_max", 40.0, 45.0),
+    ("presence_cc", 50, 1000),  # object must exceed ambient by this much
+    ("skin_min_cc", 2000, 4000),
+    ("skin_max_cc", 3500, 4500),
+    ("stable_cc", 5, 200),  # max spread of object samples
+    ("amb_stable_cc", 5, 500),  # max spread of ambient samples
+    ("amb_min_cc", -4000, 2000),
+    ("amb_max_cc", 2500, 8500),
+    ("body_min_cc", 3000, 3600),
+    ("body_max_cc", 4000, 4500),
 )
-_INTS = ("samples", "interval_ms")
 
 
-_SETTINGS_KEYS = (("comp_k", "k"), ("comp_offset", "offset"), ("skin_min", "skin_min"),
-                  ("skin_max", "skin_max"))
+_SETTINGS_KEYS = (("comp_k_pm", "k_pm"), ("comp_offset_cc", "offset_cc"),
+                  ("skin_min_cc", "skin_min_cc"), ("skin_max_cc", "skin_max_cc"))
 
 
 def _setting(settings, key):
@@ -55,47 +58,46 @@ def _setting(settings, key):
     return getattr(settings, key, None)
 
 
-class Params:
-    """Measurement parameters (defaults below; ranges in _RANGES). Units: C and ms."""
+def div_round(a, b):
+    """a / b rounded half up, integers only (b > 0): -5/10 -> 0, 5/10 -> 1, 15/10 -> 2."""
+    return (2 * a + b) // (2 * b)
 
-    k = 0.11
-    offset = 0.0
+
+class Params:
+    """Measurement parameters (defaults below; ranges in _RANGES). Units: cC, per-mille, ms."""
+
+    k_pm = 110
+    offset_cc = 0
     samples = 5
     interval_ms = 60
-    presence_c = 2.0
-    skin_min = 30.0
-    skin_max = 40.5
-    stable_c = 0.3
-    amb_stable_c = 0.5
-    amb_min = -10.0
-    amb_max = 45.0
-    body_min = 34.0
-    body_max = 42.5
+    presence_cc = 200
+    skin_min_cc = 3000
+    skin_max_cc = 4050
+    stable_cc = 30
+    amb_stable_cc = 50
+    amb_min_cc = -1000
+    amb_max_cc = 4500
+    body_min_cc = 3400
+    body_max_cc = 4250
 
     def __init__(self, **kw):
         for name, lo, hi in _RANGES:
             v = kw.pop(name, getattr(Params, name))
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ValueError("thermo " + name + " must be a number")
-            if name in _INTS:
-                if v != int(v):
-                    raise ValueError("thermo " + name + " must be an integer")
-                v = int(v)
-            else:
-                v = float(v)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError("thermo " + name + " must be an integer")
             if not lo <= v <= hi:
                 raise ValueError("thermo %s=%s outside %s..%s" % (name, v, lo, hi))
             setattr(self, name, v)
         if kw:
             raise ValueError("unknown thermo parameter " + sorted(kw)[0])
-        if self.skin_min >= self.skin_max or self.body_min >= self.body_max:
+        if self.skin_min_cc >= self.skin_max_cc or self.body_min_cc >= self.body_max_cc:
             raise ValueError("thermo ranges are empty")
 
     @classmethod
     def from_settings(cls, settings, **extra):
-        """From an app.settings.Settings object or a settings dict: comp_k -> k,
-        comp_offset -> offset, skin_min, skin_max; a dict may also carry "temp_<name>" for
-        any other parameter. `extra` overrides (e.g. samples=7)."""
+        """From an app.settings.Settings object or a settings dict: comp_k_pm -> k_pm,
+        comp_offset_cc -> offset_cc, skin_min_cc, skin_max_cc; a dict may also carry
+        "temp_<name>" for any other parameter. `extra` overrides (e.g. samples=7)."""
         kw = {}
         for src, name in _SETTINGS_KEYS:
             v = _setting(settings, src)
@@ -109,27 +111,30 @@ class Params:
             kw[name] = extra[name]
         return cls(**kw)
 
-    def body(self, skin, ambient):
-        """Skin-to-core compensation: Ts + k * (Ts - Ta) + offset."""
-        return skin + self.k * (skin - ambient) + self.offset
+    def body(self, skin_cc, ambient_cc):
+        """Skin-to-core compensation in cC: Ts + k (Ts - Ta) / 1000 + offset."""
+        return skin_cc + div_round(self.k_pm * (skin_cc - ambient_cc), 1000) + self.offset_cc
+
+    def present(self, obj_cc, amb_cc):
+        """Someone (close enough) in front of the sensor."""
+        return obj_cc >= amb_cc + self.presence_cc and obj_cc >= self.skin_min_cc
 
 
 class Reading:
-    """A trusted measurement: body (compensated), object (mean skin), ambient, C.
-    Also as .obj/.amb, the names app.policy.Reading uses, so policy.decide takes it."""
+    """A trusted measurement in cC: body (compensated), object (mean skin), ambient.
+    app.policy.Reading has the same attributes, so policy.decide takes either."""
 
-    def __init__(self, body, obj, ambient):
-        self.body = body
-        self.object = self.obj = obj
-        self.ambient = self.amb = ambient
+    def __init__(self, body_cc, object_cc, ambient_cc):
+        self.body_cc = body_cc
+        self.object_cc = object_cc
+        self.ambient_cc = ambient_cc
 
     def __repr__(self):
-        return "Reading(body=%.2f, object=%.2f, ambient=%.2f)" % (
-            self.body, self.object, self.ambient)
+        return "Reading(body_cc=%d, object_cc=%d, ambient_cc=%d)" % (
+            self.body_cc, self.object_cc, self.ambient_cc)
 
 
-def _finite(x):
-    return x == x and -1e6 < x < 1e6
+_BIG = const(1 << 20)
 
 
 class Sampler:
@@ -145,23 +150,24 @@ class Sampler:
         self.fault = False
         self.bad_ambient = False
         self.too_hot = False
-        self.o_sum = 0.0
-        self.a_sum = 0.0
-        self.o_min = self.a_min = 1e9
-        self.o_max = self.a_max = -1e9
+        self.o_sum = 0
+        self.a_sum = 0
+        self.o_min = self.a_min = _BIG
+        self.o_max = self.a_max = -_BIG
 
     def add(self, obj, amb):
-        """Add one (object_c, ambient_c) sample."""
+        """Add one (object_cc, ambient_cc) sample (ints)."""
         p = self.p
         self.n += 1
-        if not (_finite(obj) and _finite(amb)):
+        if (not isinstance(obj, int) or not isinstance(amb, int) or isinstance(obj, bool)
+                or not -_BIG < obj < _BIG or not -_BIG < amb < _BIG):
             self.fault = True
             return
-        if not p.amb_min <= amb <= p.amb_max:
+        if not p.amb_min_cc <= amb <= p.amb_max_cc:
             self.bad_ambient = True
-        if obj >= amb + p.presence_c and obj >= p.skin_min:
+        if p.present(obj, amb):
             self.present += 1
-            if obj > p.skin_max:
+            if obj > p.skin_max_cc:
                 self.too_hot = True
         self.o_sum += obj
         self.a_sum += amb
@@ -196,18 +202,18 @@ class Sampler:
             return UNSTABLE
         if self.too_hot:
             return IMPLAUSIBLE
-        if self.o_max - self.o_min > p.stable_c or self.a_max - self.a_min > p.amb_stable_c:
+        if self.o_max - self.o_min > p.stable_cc or self.a_max - self.a_min > p.amb_stable_cc:
             return UNSTABLE
-        skin = self.o_sum / self.n
-        amb = self.a_sum / self.n
+        skin = div_round(self.o_sum, self.n)
+        amb = div_round(self.a_sum, self.n)
         body = p.body(skin, amb)
-        if not p.body_min <= body <= p.body_max:
+        if not p.body_min_cc <= body <= p.body_max_cc:
             return IMPLAUSIBLE
         return Reading(body, skin, amb)
 
 
 def classify(samples, params):
-    """Apply the rules to collected samples: [(object_c, ambient_c) or None for a failed
+    """Apply the rules to collected samples: [(object_cc, ambient_cc) or None for a failed
     read, ...]. Returns a Reading or an outcome code."""
     s = Sampler(params)
     for smp in samples:
@@ -228,7 +234,7 @@ def _take(s, read):
 
 
 def measure(read, params, sleep_ms=None):
-    """Take `params.samples` samples with `read()` -> (object_c, ambient_c), `interval_ms`
+    """Take `params.samples` samples with `read()` -> (object_cc, ambient_cc), `interval_ms`
     apart (`sleep_ms` defaults to time.sleep_ms). Returns a Reading or an outcome code.
     Stops early on a sensor fault."""
     if sleep_ms is None:

@@ -2,7 +2,7 @@
 
     i2c = I2C(0, scl=Pin(22), sda=Pin(21), freq=100000)  # SMBus: 10..100 kHz, not 400
     ir = MLX90614(i2c)          # SensorError (an OSError) if nothing valid answers
-    ir.object_c(), ir.ambient_c()   # degrees C (object -70..+382, ambient -40..+125)
+    ir.object_cc(), ir.ambient_cc() # centi-degrees C, ints (object -7001..+38219)
 
 Reads retry on NACK/bus error or PEC mismatch (`tries`, `gap_ms` apart) and then raise
 SensorError with `.kind` BUS, PEC or FLAG. No allocation on the read path.
@@ -56,9 +56,10 @@ def crc8(data, crc=0):
     return crc
 
 
-def raw_to_c(raw):
-    """0.02 K units -> degrees C."""
-    return raw * 0.02 - 273.15
+def raw_to_cc(raw):
+    """A temperature word (0.02 K units, error bit clear) -> centi-degrees C, exactly:
+    raw * 2 cK - 27315 cK. Integers only (the ESP32's floats are single precision)."""
+    return raw * 2 - 27315
 
 
 class MLX90614:
@@ -112,18 +113,18 @@ class MLX90614:
         raw = self.read_word(cmd)
         if raw & _ERRBIT:
             raise SensorError(FLAG, "MLX90614 cmd 0x%02x: error flag set" % cmd)
-        return raw * 0.02 - 273.15
+        return raw * 2 - 27315  # raw_to_cc, inlined: no call on the read path
 
-    def ambient_c(self):
-        """Die (ambient) temperature, degrees C."""
+    def ambient_cc(self):
+        """Die (ambient) temperature, centi-degrees C."""
         return self._temp(RAM_TA)
 
-    def object_c(self, zone=1):
-        """Object temperature of zone 1 (or 2 on dual-zone parts), degrees C."""
+    def object_cc(self, zone=1):
+        """Object temperature of zone 1 (or 2 on dual-zone parts), centi-degrees C."""
         return self._temp(RAM_TOBJ2 if zone == 2 else RAM_TOBJ1)
 
     def read(self):
-        """(object_c, ambient_c): the sample source app.thermo expects."""
+        """(object_cc, ambient_cc): the sample source app.thermo expects."""
         return self._temp(RAM_TOBJ1), self._temp(RAM_TA)
 
     def flags(self):

@@ -97,7 +97,7 @@ def texts_of(path):
 def decide_all(g, texts):
     from app import thermo
 
-    reading = thermo.Reading(36.6, 35.3, 22.0)
+    reading = thermo.Reading(3660, 3530, 2200)
     n = 0
     for t in texts:
         n += 1 if g.passage_now(t, reading).decision.allow else 0
@@ -115,7 +115,7 @@ def mp_main(path, workdir):
     g, keys, community, now = build(path, workdir)
     log = g.log
     texts = texts_of(path)
-    reading = thermo.Reading(36.6, 35.3, 22.0)
+    reading = thermo.Reading(3660, 3530, 2200)
 
     def decide(t):
         ps = g.passage_now(t, reading)

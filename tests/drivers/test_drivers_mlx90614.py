@@ -36,7 +36,7 @@ def test_pec_worked_example_from_hardware_md(drv):
     assert drv.crc8(bytes([0xB4, 0x07, 0xB5, 0xD2, 0x3A])) == 0x30
     assert model.crc8(bytes([0xB4, 0x07, 0xB5, 0xD2, 0x3A])) == 0x30
     # the example word is 0x3AD2 = 15058 -> 15058*0.02-273.15 = 28.01 C
-    assert drv.raw_to_c(0x3AD2) == pytest.approx(28.01, abs=1e-9)
+    assert drv.raw_to_cc(0x3AD2) == 2801
 
 
 def test_pec_is_crc8_poly_07(drv):
@@ -56,7 +56,7 @@ def test_read_frame_on_the_wire_is_byte_exact(world, drv):
     i2c, chip = bus_and_chip(world, object_c=28.01, ambient_c=20.0)
     ir = drv.MLX90614(i2c)
     world.i2c(0).log.clear()
-    assert ir.object_c() == pytest.approx(28.01, abs=0.011)
+    assert ir.object_cc() == pytest.approx(2801, abs=1)
     t, op, addr, cmd, data = world.i2c(0).log[-1]
     assert (op, addr, cmd) == ("read_mem", 0x5A, 0x07)
     assert data == bytes([0xD2, 0x3A, 0x30])  # the HARDWARE.md example, PEC included
@@ -66,10 +66,11 @@ def test_read_frame_on_the_wire_is_byte_exact(world, drv):
 def test_reads_object_and_ambient(world, drv):
     i2c, chip = bus_and_chip(world, object_c=34.56, ambient_c=22.3)
     ir = drv.MLX90614(i2c)
-    assert ir.object_c() == pytest.approx(34.56, abs=0.011)
-    assert ir.ambient_c() == pytest.approx(22.3, abs=0.011)
+    assert ir.object_cc() == pytest.approx(3456, abs=1)
+    assert ir.ambient_cc() == pytest.approx(2230, abs=1)
     o, a = ir.read()
-    assert o == pytest.approx(34.56, abs=0.011) and a == pytest.approx(22.3, abs=0.011)
+    assert o == pytest.approx(3456, abs=1) and a == pytest.approx(2230, abs=1)
+    assert isinstance(o, int) and isinstance(a, int)
 
 
 def test_second_zone_and_general_address(world, drv):
@@ -77,10 +78,10 @@ def test_second_zone_and_general_address(world, drv):
     chip.object2_c = 31.0
     ir = drv.MLX90614(i2c)
     assert ir.dual_zone()
-    assert ir.object_c(zone=2) == pytest.approx(31.0, abs=0.011)
+    assert ir.object_cc(zone=2) == pytest.approx(3100, abs=1)
     # every MLX90614 also answers at 0x00 (with the PEC computed over address 0)
     any_ir = drv.MLX90614(i2c, addr=0x00)
-    assert any_ir.object_c() == pytest.approx(30.0, abs=0.011)
+    assert any_ir.object_cc() == pytest.approx(3000, abs=1)
 
 
 # -- faults: each ends in a SensorError with its kind ------------------------------------
@@ -100,7 +101,7 @@ def test_transient_nack_is_retried_with_gaps(world, drv):
     ir = drv.MLX90614(i2c)
     chip.nack_next = 2
     t0 = world.clock.now_ms
-    assert ir.object_c() == pytest.approx(33.0, abs=0.011)
+    assert ir.object_cc() == pytest.approx(3300, abs=1)
     # two failed tries, each followed by a 5 ms gap
     assert world.clock.now_ms - t0 >= 10
     nacks = [e for e in world.i2c(0).log if e[1] == "read_mem_nack"]
@@ -112,7 +113,7 @@ def test_persistent_nack_gives_bus_fault(world, drv):
     ir = drv.MLX90614(i2c)
     chip.nack_always = True
     with pytest.raises(drv.SensorError) as ei:
-        ir.object_c()
+        ir.object_cc()
     assert ei.value.kind == drv.BUS
 
 
@@ -120,7 +121,7 @@ def test_transient_bad_pec_is_retried(world, drv):
     i2c, chip = bus_and_chip(world, object_c=36.0)
     ir = drv.MLX90614(i2c)
     chip.bad_pec_next = 2
-    assert ir.object_c() == pytest.approx(36.0, abs=0.011)
+    assert ir.object_cc() == pytest.approx(3600, abs=1)
     assert chip.bad_pec_next == 0
 
 
@@ -130,7 +131,7 @@ def test_persistent_bad_pec_gives_pec_fault(world, drv):
     chip.bad_pec_always = True
     n0 = chip.reads
     with pytest.raises(drv.SensorError) as ei:
-        ir.ambient_c()
+        ir.ambient_cc()
     assert ei.value.kind == drv.PEC
     assert chip.reads - n0 == 4
 
@@ -149,7 +150,7 @@ def test_error_flag_is_rejected_not_converted(world, drv):
     ir = drv.MLX90614(i2c)
     chip.error_flag = True
     with pytest.raises(drv.SensorError) as ei:
-        ir.object_c()
+        ir.object_cc()
     assert ei.value.kind == drv.FLAG
     chip.error_flag = False
     chip.ambient_error_flag = True
@@ -267,13 +268,13 @@ def test_model_scene_person_stepping_in_and_out(world, drv):
     i2c, chip = bus_and_chip(world)
     chip.scene = model.person(35.0, 22.0, arrive_ms=1000, leave_ms=3000)
     ir = drv.MLX90614(i2c)
-    assert ir.object_c() == pytest.approx(22.0, abs=0.011)
+    assert ir.object_cc() == pytest.approx(2200, abs=1)
     world.clock.advance(1500)
-    assert ir.object_c() == pytest.approx(35.0, abs=0.011)
+    assert ir.object_cc() == pytest.approx(3500, abs=1)
     world.clock.advance(2000)
-    assert ir.object_c() == pytest.approx(22.0, abs=0.011)
+    assert ir.object_cc() == pytest.approx(2200, abs=1)
 
 
 def test_pec_worked_example_under_micropython(mpy):
     assert mpy.call("drivers.mlx90614", "crc8", bytes.fromhex("B407B5D23A")) == 0x30
-    assert mpy.call("drivers.mlx90614", "raw_to_c", 0x3AD2) == pytest.approx(28.01, abs=1e-6)
+    assert mpy.call("drivers.mlx90614", "raw_to_cc", 0x3AD2) == 2801

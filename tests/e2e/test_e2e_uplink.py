@@ -38,7 +38,7 @@ def test_clean_upload_two_gates_exactly_once_and_compact(srv, simu):
     simu.start_uplink(b)
     for i in range(150):
         passage(a, i)
-        passage(b, i, body=38.4 if i % 50 == 7 else 36.6)  # a few fevers at the exit
+        passage(b, i, body_cc=3840 if i % 50 == 7 else 3660)  # a few fevers at the exit
         if i % 10 == 0:
             simu.run_for(2000)
     assert simu.until(drained(a, b), 600_000)
@@ -88,7 +88,7 @@ def test_faults_between_gate_and_server_lose_nothing_and_store_once(srv, simu):
     pending_seen = []
     fever_seq = None
     for k in range(100):
-        ps = passage(g, i, body=38.6 if k == 70 else 36.6)
+        ps = passage(g, i, body_cc=3860 if k == 70 else 3660)
         if k == 70:
             fever_seq = ps.seq
             assert ps.decision.urgent

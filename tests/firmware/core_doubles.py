@@ -84,11 +84,45 @@ def exists(path):
         return False
 
 
+AMB_RAW = 14862  # an MLX90614 ambient word: 22.09 C
+
+
+def from_raw(obj_raw, amb_raw=AMB_RAW, s=None):
+    """What the gate measures when the sensor gives these two raw words (0.02 K units) five
+    times: a thermo.Reading (integer cC) or an outcome code, with the settings' compensation."""
+    from app import thermo
+    from app.settings import Settings
+    from drivers.mlx90614 import raw_to_cc
+    return thermo.classify([(raw_to_cc(obj_raw), raw_to_cc(amb_raw))] * 5,
+                           thermo.Params.from_settings(s if s is not None else Settings()))
+
+
+def raw_pair(body_cc, s=None):
+    """(object word, ambient word), ambient near 22 C, that the gate measures as exactly
+    body_cc (fever tests build their readings from raw words, never from float literals)."""
+    from app import thermo
+    for amb_raw in range(AMB_RAW, AMB_RAW + 40):
+        for obj_raw in range((body_cc + 27315 - 600) // 2, (body_cc + 27315) // 2 + 300):
+            r = from_raw(obj_raw, amb_raw, s)
+            if isinstance(r, thermo.Reading):
+                if r.body_cc == body_cc:
+                    return obj_raw, amb_raw
+                if r.body_cc > body_cc:
+                    break  # the body grows with the object word: next ambient
+    raise ValueError("no raw word pair gives %d cC" % body_cc)
+
+
+def reading(body_cc, s=None):
+    """A measured Reading whose compensated body temperature is exactly body_cc."""
+    return from_raw(*raw_pair(body_cc, s), s=s)
+
+
 def decide_plain(p, temp, direction, now, trusted, sdict, revoked, quarantined, last):
     """policy.decide from plain values (for CPython-vs-MicroPython batches).
 
     p: int code or (role, cti, nbf, exp, (b, e, r), dirs); temp: int code, None (a
-    Reading without body) or degrees C; last: None or (direction, unix) for p's pass id.
+    Reading without body) or (object word, ambient word) raw from the MLX90614, measured
+    with the settings' compensation; last: None or (direction, unix) for p's pass id.
     Returns (allow, reason, detail, unlock_s, alarm, urgent, flagged, retry, beep).
     """
     from app import policy, record
@@ -97,8 +131,8 @@ def decide_plain(p, temp, direction, now, trusted, sdict, revoked, quarantined, 
         p = FakePass(role=p[0], cti=p[1], nbf=p[2], exp=p[3], unit=p[4], dirs=p[5])
     if temp is None:
         temp = policy.Reading(None)
-    elif isinstance(temp, float):
-        temp = policy.Reading(temp, temp - 1.0, 22.0)
+    elif isinstance(temp, tuple):
+        temp = from_raw(temp[0], temp[1], Settings(sdict))
     apb = FakeApb()
     if last is not None and not isinstance(p, int):
         apb.record(record.pass_id(p.cti), last[0], last[1])

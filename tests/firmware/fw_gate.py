@@ -12,6 +12,7 @@ from app.lists import Lists, Passback, write_revoked
 from app.settings import Settings
 
 from core_doubles import VirtualClock, tmpdir
+from core_doubles import reading as raw_reading
 
 VALID = V.VALID[0][1]  # resident 3-1-1203, both directions, label "Wang 1203"
 MEDICAL = V.VALID[1][1]  # medical, in only, no unit
@@ -63,8 +64,10 @@ def make(direction=roles.IN, s=None, trusted=True, read=None, log=None, lists=No
     return g
 
 
-def reading(body=36.6):
-    return thermo.Reading(body, body - 1.3, 22.0)
+def reading(body_cc=3660):
+    """A reading as the thermometer step gives it (integer centi-degrees C); fever
+    readings come from raw sensor words (core_doubles.reading)."""
+    return thermo.Reading(body_cc, body_cc - 130, 2200)
 
 
 def records(g):
@@ -100,7 +103,7 @@ def _yield_once(ms):
 
 def test_valid_pass_unlocks_after_the_record_is_written():
     g = make()
-    ps = g.passage_now(VALID, reading(36.6))
+    ps = g.passage_now(VALID, reading(3660))
     d = ps.decision
     assert d.allow and d.reason == reasons.OK
     assert g.relay.ops == [("unlock", 5000)]
@@ -136,7 +139,7 @@ def test_fever_alarms_whatever_the_pass():
     g = make()
     urgent = []
     g.on_urgent = urgent.append
-    ps = g.passage_now("GP1:XYZ", reading(38.2))
+    ps = g.passage_now("GP1:XYZ", raw_reading(3820))
     assert ps.decision.reason == reasons.FEVER and ps.decision.detail == reasons.MALFORMED
     assert g.indicator.shown[-1][0] == gate.SHOW_FEVER
     assert urgent == [ps.seq] and g.relay.ops == []
@@ -275,12 +278,12 @@ def test_measure_waits_for_the_person_then_reads():
 
     def read():
         calls[0] += 1
-        return (35.2, 22.0) if calls[0] > 7 else (22.1, 22.0)  # steps up after a while
+        return (3521, 2201) if calls[0] > 7 else (2211, 2201)  # steps up after a while
 
     g = make(read=read)
     p = g.check(VALID)
     temp = run(g.measure(p)) if fwenv.RUNTIME == "cpython" else run(g._measure(p))
-    assert isinstance(temp, thermo.Reading) and abs(temp.body - (35.2 + 0.1 * 13.2)) < 0.01
+    assert isinstance(temp, thermo.Reading) and temp.body_cc == 3521 + 132
     assert (gate.SHOW_BUSY, "Come closer", "") in g.indicator.shown
 
 
@@ -289,7 +292,7 @@ def test_measure_once_for_a_pass_that_would_be_refused_anyway():
 
     def read():
         calls[0] += 1
-        return (22.1, 22.0)
+        return (2211, 2201)
 
     g = make(read=read)
     temp = run(g._measure(reasons.BAD_SIGNATURE))
@@ -307,4 +310,6 @@ def test_display_lines_fit_sixteen_columns():
     for code in range(0, 50):
         a, b = gate.wrap(reasons.message(code), "36.6 C")
         assert len(a) <= 16 and len(b) <= 16, (code, a, b)
-    assert policy.Reading(1.0).body == 1.0
+    assert policy.Reading(100).body_cc == 100
+    assert gate.show_cc(3729) == "37.2 C" and gate.show_cc(3730) == "37.3 C"  # cut, never up
+    assert gate.show_cc(-5) == "-0.0 C" and gate.show_cc(-125) == "-1.2 C"

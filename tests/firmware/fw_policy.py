@@ -2,7 +2,7 @@
 from app import policy, reasons, record, roles
 from app.settings import Settings
 
-from core_doubles import DAY, NOW, FakeApb, FakeLists, FakePass
+from core_doubles import DAY, NOW, FakeApb, FakeLists, FakePass, raw_pair, reading
 
 IN = roles.IN
 OUT = roles.OUT
@@ -11,7 +11,7 @@ EXEMPT_ROLES = (roles.MEDICAL, roles.EPIDEMIC, roles.SUPPLY, roles.SANITATION, r
 
 
 def ok_temp():
-    return policy.Reading(36.6, 34.9, 22.0)
+    return policy.Reading(3660, 3490, 2200)
 
 
 def decide(p=None, temp=None, direction=IN, now=NOW, trusted=True, s=None, lists=None, apb=None):
@@ -75,33 +75,38 @@ def test_rule_exempt_roles_come_from_settings():
 # --- temperature for everyone
 
 def test_rule_fever_at_threshold_denies_alarms_and_is_urgent():
-    d = decide(temp=policy.Reading(37.3, 36.0, 22.0))
+    d = decide(temp=reading(3730))
     assert_denied(d, reasons.FEVER)
     assert d.alarm and d.urgent and d.beep == policy.BEEP_ALARM
 
 
 def test_rule_fever_threshold_boundary_in_centi_degrees():
-    assert_allowed(decide(temp=policy.Reading(37.29)))
-    assert_denied(decide(temp=policy.Reading(37.295)), reasons.FEVER)  # logged as 37.30
-    assert_denied(decide(temp=policy.Reading(41.0)), reasons.FEVER)
+    # readings measured from MLX90614 raw words: integers from the sensor to the compare,
+    # so the outcome cannot depend on the float width (the ESP32's is single precision)
+    below, at = reading(3729), reading(3730)
+    assert below.body_cc == 3729 and at.body_cc == 3730
+    assert_allowed(decide(temp=below))
+    assert_denied(decide(temp=at), reasons.FEVER)
+    assert_denied(decide(temp=reading(4100)), reasons.FEVER)
+    assert raw_pair(3729) != raw_pair(3730)
 
 
 def test_rule_fever_threshold_from_settings():
-    s = Settings({"threshold": 37.0})
-    assert_denied(decide(temp=policy.Reading(37.0), s=s), reasons.FEVER)
-    assert_allowed(decide(temp=policy.Reading(36.99), s=s))
+    s = Settings({"threshold": 37.0, "comp_k_pm": 120, "comp_offset_cc": -15})
+    assert_denied(decide(temp=reading(3700, s), s=s), reasons.FEVER)
+    assert_allowed(decide(temp=reading(3699, s), s=s))
 
 
 def test_rule_fever_applies_to_exempt_roles_and_both_directions():
     for r in EXEMPT_ROLES:
         for direction in (IN, OUT):
-            d = decide(p=FakePass(role=r), temp=policy.Reading(38.5), direction=direction)
+            d = decide(p=FakePass(role=r), temp=reading(3850), direction=direction)
             assert_denied(d, reasons.FEVER)
             assert d.urgent
 
 
 def test_rule_fever_alarms_even_for_a_bad_pass_and_keeps_the_pass_problem():
-    d = decide(p=reasons.BAD_SIGNATURE, temp=policy.Reading(38.0))
+    d = decide(p=reasons.BAD_SIGNATURE, temp=reading(3800))
     assert_denied(d, reasons.FEVER)
     assert d.alarm and d.urgent
     assert d.detail == reasons.BAD_SIGNATURE
@@ -140,9 +145,11 @@ def test_rule_temperature_is_required_from_exempt_roles_too():
 
 
 def test_rule_body_temperature_compensation_uses_settings():
-    s = Settings({"comp_k": 0.1, "comp_offset": 0.2})
-    assert abs(policy.compensate(35.0, 25.0, s) - (35.0 + 1.0 + 0.2)) < 1e-9
-    assert abs(policy.compensate(35.0, 35.0, Settings({"comp_k": 0.3})) - 35.0) < 1e-9
+    from app import thermo
+
+    p = thermo.Params.from_settings(Settings({"comp_k_pm": 100, "comp_offset_cc": 20}))
+    assert p.body(3500, 2500) == 3500 + 100 + 20
+    assert thermo.Params.from_settings(Settings({"comp_k_pm": 300})).body(3500, 3500) == 3500
 
 
 # --- revoked, validity window, time trust
@@ -372,7 +379,7 @@ def test_order_quarantine_before_mode():
 
 def test_denied_decisions_never_unlock_and_messages_fit_the_display():
     cases = [decide(p=reasons.MALFORMED), decide(temp=reasons.NO_READING),
-             decide(temp=policy.Reading(39.0)), decide(direction=OUT, s=Settings({"mode": "sealed"}))]
+             decide(temp=reading(3900)), decide(direction=OUT, s=Settings({"mode": "sealed"}))]
     for d in cases:
         assert not d.allow and d.unlock_s == 0
         assert not d.record_flags(OUT, True) & record.F_ALLOWED
@@ -386,7 +393,7 @@ def test_unlock_seconds_from_settings():
 
 
 def test_record_flags_encode_the_decision():
-    d = decide(temp=policy.Reading(38.0), direction=OUT)
+    d = decide(temp=reading(3800), direction=OUT)
     f = d.record_flags(OUT, True)
     assert f & record.F_URGENT and f & record.F_ALARM and f & record.F_OUT
     assert f & record.F_TIME_TRUSTED and not f & record.F_ALLOWED and not f & record.F_IN

@@ -76,11 +76,11 @@ def test_pack_into_at_offset_does_not_touch_neighbours():
 
 
 def test_temperatures_clamp_and_none():
-    assert record.centi(None) == record.NO_TEMP
-    assert record.centi(37.3) == 3730
-    assert record.centi(-70.01) == -7001
-    assert record.centi(382.19) == 32767
-    assert record.centi(-400.0) == -32767
+    assert record.clamp_cc(None) == record.NO_TEMP
+    assert record.clamp_cc(3730) == 3730
+    assert record.clamp_cc(-7001) == -7001
+    assert record.clamp_cc(38219) == 32767
+    assert record.clamp_cc(-40000) == -32767
     d = record.decode(sample(body=record.NO_TEMP, obj=99999, amb=-99999))
     assert d["body"] is None and d["obj"] == 327.67 and d["amb"] == -327.67
 

@@ -81,7 +81,7 @@ def test_applied_bundle_writes_lists_settings_and_logs(tmp_path, bkey, ikey):
     revoked = [b"\x09" * 12, b"\x01" * 9, b"\x05" * 8]
     data = bundles.build(bkey, content(ikey, mode=1, threshold_cc=3750, revoked=revoked,
                                        quarantined=[(7, 0, 0), (3, 1, 1203)],
-                                       settings={"unlock_s": 7, "comp_k": 0.12, "passback": "soft"}),
+                                       settings={"unlock_s": 7, "comp_k_pm": 120, "passback": "soft"}),
                          5, NOW)
     assert dev.store.apply(data) == (bundle.APPLIED, 5)
     assert dev.store.version == 5
@@ -97,7 +97,7 @@ def test_applied_bundle_writes_lists_settings_and_logs(tmp_path, bkey, ikey):
     # the gate took the settings over
     s = dev.gate.settings
     assert (s.mode, s.threshold_cc, s.unlock_s, s.passback) == (1, 3750, 7, fwsettings.PASSBACK_SOFT)
-    assert abs(s.comp_k - 0.12) < 1e-9 and dev.gate.bundle_version == 5
+    assert s.comp_k_pm == 120 and dev.gate.bundle_version == 5
     (r,) = dev.bundle_records()
     assert (r["reason"], r["aux"], r["urgent"]) == (0, 5, False)
 
@@ -186,7 +186,7 @@ def test_new_bundle_changes_the_next_decision_at_the_gate(tmp_path, bkey, ikey):
     alice = make_pass(ikey, (3, 1, 1203))
     bob = make_pass(ikey, (5, 2, 501))
     medic = make_pass(ikey, (0, 0, 0), role=roles.MEDICAL)
-    ok = policy.Reading(36.6, 35.0, 22.0)
+    ok = policy.Reading(3660, 3500, 2200)
 
     def out(dev, p):
         return dev.gate.passage_now(p.text, ok).decision
@@ -211,7 +211,7 @@ def test_new_bundle_changes_the_next_decision_at_the_gate(tmp_path, bkey, ikey):
     # threshold change reaches the fever decision
     data = bundles.build(bkey, content(ikey, threshold_cc=3600), 5, NOW)
     assert din.store.apply(data)[0] == 0
-    d = din.gate.passage_now(bob.text, policy.Reading(36.2, 35.0, 22.0)).decision
+    d = din.gate.passage_now(bob.text, policy.Reading(3620, 3500, 2200)).decision
     assert d.reason == reasons.FEVER
 
 
@@ -220,7 +220,7 @@ def test_issuer_key_rotation_through_a_bundle(tmp_path, bkey, ikey):
     new_issuer = keys.from_scalar(0xABCDEF, kid=b"issuer-2")
     p_new = make_pass(new_issuer)
     p_old = make_pass(ikey)
-    ok = policy.Reading(36.6, 35.0, 22.0)
+    ok = policy.Reading(3660, 3500, 2200)
     assert dev.gate.passage_now(p_new.text, ok).decision.reason == reasons.UNKNOWN_KID
     data = bundles.build(bkey, content(ikey, keys=[(new_issuer.kid, new_issuer.pub65)]), 2, NOW)
     assert dev.store.apply(data)[0] == 0
@@ -242,19 +242,19 @@ def test_device_decodes_what_the_server_builds(bkey, ikey, revoked, units, mode,
     assert b.revoked == ref[6] and sorted(b.quarantined) == sorted(tuple(u) for u in ref[7])
     s = b.make_settings()
     assert s.mode == mode and s.threshold_cc == thr
-    assert s.to_dict()["comp_k"] == pytest.approx(ref[8]["comp_k"])
+    assert s.to_dict()["comp_k_pm"] == ref[8]["comp_k_pm"]
 
 
 def test_micropython_verifies_and_decodes_a_server_bundle(mpy, bkey, ikey):
     data = bundles.build(bkey, content(ikey, revoked=[b"Z" * 8, b"A" * 10], quarantined=[(2, 0, 0)],
-                                       mode=1, settings={"comp_k": 0.15, "unlock_s": 4}), 7, NOW)
+                                       mode=1, settings={"comp_k_pm": 150, "unlock_s": 4}), 7, NOW)
     tampered = data[:-1] + bytes([data[-1] ^ 0x80])
     code = """
 from app import bundle
 keys = {%r: %r}
 b = bundle.decode(%r, keys)
 s = b.make_settings()
-print(b.version, b.mode, b.revoked_count(), b.quarantined, s.unlock_s, round(s.comp_k * 100), s.threshold_cc)
+print(b.version, b.mode, b.revoked_count(), b.quarantined, s.unlock_s, s.comp_k_pm // 10, s.threshold_cc)
 try:
     bundle.decode(%r, keys)
     print('accepted')

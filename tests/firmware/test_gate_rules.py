@@ -164,7 +164,7 @@ def test_rule_fever_alarms_even_with_a_bad_pass(site):
 
 def test_rule_threshold_from_the_bundle(site, passes):
     g = gate(site)
-    apply_bundle(site, g, settings={"comp_k": 0.1})
+    apply_bundle(site, g, settings={"comp_k_pm": 100})
     p = passes.make()
     data = bundles.build(BUNDLE_KEY, bundles.Content(COMMUNITY, threshold_cc=3650), 2, site.now())
     assert g.app.store.apply(data) == (0, 2)

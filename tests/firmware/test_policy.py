@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 from app import policy, reasons, record, roles
 from app import settings as st_mod
 from app.settings import Settings
-from core_doubles import DAY, NOW, decide_plain
+from core_doubles import DAY, NOW, decide_plain, from_raw
 
 ALL_ROLES = list(range(7))
 role_sets = st.lists(st.sampled_from(ALL_ROLES), unique=True)
@@ -45,7 +45,8 @@ passes = st.one_of(
     ),
 )
 temps = st.one_of(
-    st.floats(30.0, 45.0, allow_nan=False),
+    # MLX90614 raw words: object 30..45 C, ambient 15..30 C (0.02 K units)
+    st.tuples(st.integers(15158, 15908), st.integers(14408, 15158)),
     st.sampled_from([reasons.NO_READING, reasons.UNSTABLE, reasons.SENSOR_FAULT, reasons.IMPLAUSIBLE]),
     st.none(),
 )
@@ -77,9 +78,12 @@ def test_invariant_never_allow_at_or_above_threshold(case):
     p, temp, *_rest = case
     s = Settings(case[5])
     allow, reason, _d, _u, alarm, urgent, *_ = run(case)
-    if isinstance(temp, float) and round(temp * 100) >= s.threshold_cc:
+    r = from_raw(temp[0], temp[1], s) if isinstance(temp, tuple) else None
+    if r is not None and not isinstance(r, int) and record.clamp_cc(r.body_cc) >= s.threshold_cc:
         assert not allow
         assert reason == reasons.FEVER and alarm and urgent
+    if r is not None and not isinstance(r, int) and r.body_cc < s.threshold_cc:
+        assert reason != reasons.FEVER
 
 
 @given(situations)
@@ -164,7 +168,8 @@ def test_settings_defaults_are_the_documented_ones():
         {"exempt_roles": [7]}, {"exempt_roles": 1}, {"exempt_roles": [True]},
         {"passback": "medium"}, {"passback_window_s": -1}, {"passback_window_s": 1.5},
         {"unlock_s": 0}, {"unlock_s": 31}, {"untrusted_time": "maybe"},
-        {"comp_k": 0.6}, {"skin_min": 39.0, "skin_max": 38.0}, {"log_full": "explode"},
+        {"comp_k_pm": 600}, {"comp_k_pm": 0.1}, {"comp_k": 0.1},
+        {"skin_min_cc": 3900, "skin_max_cc": 3800}, {"log_full": "explode"},
         {"quarantine_urgent": 1}, {"thresold": 37.0},
     ],
 )
@@ -205,9 +210,9 @@ def test_policy_accepts_the_real_pass_class():
 
     p = passes.Pass(b"k1", "sunny-garden", b"0123456789", NOW - DAY, NOW + DAY, NOW - DAY,
                     roles.RESIDENT, (3, 1, 1203), roles.BOTH, "")
-    d = policy.decide(p, policy.Reading(36.5), roles.OUT, NOW, True, Settings())
+    d = policy.decide(p, policy.Reading(3650), roles.OUT, NOW, True, Settings())
     assert d.allow and d.reason == reasons.OK
-    d = policy.decide(p, policy.Reading(36.5), roles.OUT, NOW, True, Settings({"mode": "control"}))
+    d = policy.decide(p, policy.Reading(3650), roles.OUT, NOW, True, Settings({"mode": "control"}))
     assert not d.allow and d.reason == reasons.MODE_CONTROL
 
 

@@ -728,14 +728,14 @@ def test_bundle_content_follows_the_rules(site):
     Quarantine.objects.create(community=c, building=9, end=dt.datetime(2000, 1, 2, tzinfo=dt.timezone.utc),
                               start=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc))  # long over
     c = reload(c)
-    c.mode, c.threshold_cc, c.device_settings = 1, 3760, {"comp_k": 0.12, "passback": "soft"}
+    c.mode, c.threshold_cc, c.device_settings = 1, 3760, {"comp_k_pm": 120, "passback": "soft"}
     c.save()
     m = _verify_bundle(c, dev.bundle().content)
     assert bundles.revoked_ids(m) == [bytes.fromhex("0011223344556677"), bytes.fromhex("ffeeddccbbaa9988")]
     assert m[bundles.B_QUARANTINED] == [[3, 2, 501], [7, 0, 0]]
     assert m[bundles.B_MODE] == 1 and m[bundles.B_THRESHOLD] == 3760
     s = m[bundles.B_SETTINGS]
-    assert s["comp_k"] == 0.12 and s["passback"] == "soft" and "mode" not in s and "threshold" not in s
+    assert s["comp_k_pm"] == 120 and s["passback"] == "soft" and "mode" not in s and "threshold" not in s
     assert p1.pid == "ffeeddccbbaa9988" and p2.pid == "0011223344556677"
 
 

@@ -35,7 +35,7 @@ def content(n_revoked=3, **kw):
         community="maple-court", mode=1, threshold_cc=3740,
         revoked=[bytes([i]) * 10 for i in range(n_revoked, 0, -1)],
         quarantined=[(7, 0, 0), (3, 2, 501), (3, 2, 501)],
-        settings=full_settings(comp_k=0.12, comp_offset=-0.35, passback="soft"),
+        settings=full_settings(comp_k_pm=120, comp_offset_cc=-35, passback="soft"),
         keys=[(ISSUER.kid, ISSUER.pub65)],
     )
     base.update(kw)
@@ -60,7 +60,7 @@ def test_layout_and_verification_with_cryptography():
     assert m[7] == [[3, 2, 501], [7, 0, 0]]  # sorted, duplicates gone
     assert m[9] == [[ISSUER.kid, ISSUER.pub65]]
     v = bundles.verify(data, {KEY.kid: KEY.pub65})
-    assert v[8]["comp_k"] == 0.12 and v[8]["comp_offset"] == -0.35 and v[8]["passback"] == "soft"
+    assert v[8]["comp_k_pm"] == 120 and v[8]["comp_offset_cc"] == -35 and v[8]["passback"] == "soft"
 
 
 def test_no_floats_anywhere_in_the_payload():
@@ -151,7 +151,7 @@ def test_device_code_verifies_the_bundle_under_cpython():
     dec["mode"] = m[4]
     dec["threshold"] = m[5] / 100
     s = fs.Settings(dec)
-    assert s.mode == 1 and s.threshold_cc == 3740 and abs(s.comp_k - 0.12) < 1e-9 and s.passback == 1
+    assert s.mode == 1 and s.threshold_cc == 3740 and s.comp_k_pm == 120 and s.passback == 1
     # tampered payload: the device refuses it
     bad = bytearray(data)
     bad[-70] ^= 1
@@ -179,7 +179,7 @@ print(repr(check(%r)))
 """ % (KEY.pub65, data, bytes(bad))
     out = mpy.run(code).strip().splitlines()
     assert out[0] == repr([11, "maple-court", 1, 3740, 160, [[3, 2, 501], [7, 0, 0]],
-                           ["admitted_roles", "comp_k", "comp_offset"], 1])
+                           ["admitted_roles", "comp_k_pm", "comp_offset_cc"], 1])
     assert out[1] in ("'bad'", "'malformed'")
 
 

@@ -186,10 +186,11 @@ def drained(*gates):
     return pred
 
 
-def passage(g, i: int, text: str | None = None, body: float = 36.6):
-    """One decision at gate g through the firmware's own passage path (no scanner)."""
-    from app import policy
+def passage(g, i: int, text: str | None = None, body_cc: int = 3660):
+    """One decision at gate g through the firmware's own passage path (no scanner); the
+    reading is measured from MLX90614 raw words (core_doubles.reading)."""
+    from core_doubles import reading
 
     return g.gate.passage_now(text if text is not None else "GP1:not-a-pass-%d" % i,
-                              policy.Reading(body, body - 1.5, 22.0))
+                              reading(body_cc, g.gate.settings))
 

@@ -220,7 +220,7 @@ def row_for(gname: str, who: str, ps) -> Row:
         role = roles.name(p.role)
         unit = p.unit() if (p.building or p.entrance or p.room) else ""
     t = ps.temp
-    temp = ("%.1f" % t.body) if t is not None and not isinstance(t, int) else "-"
+    temp = ("%d.%02d" % divmod(t.body_cc, 100)) if t is not None and not isinstance(t, int) else "-"
     return Row(ps.t, gname, who, role, unit, temp, "ALLOW" if d.allow else "DENY", reasons.name(d.reason), d.message)
 
 

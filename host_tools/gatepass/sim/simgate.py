@@ -38,7 +38,8 @@ AMBIENT_C = 22.0
 
 def skin_for(body_c: float, ambient_c: float = AMBIENT_C, k: float = 0.1, offset: float = 0.0) -> float:
     """Forehead (object) temperature that the device compensates to `body_c`
-    (body = skin + k (skin - ambient) + offset, settings comp_k/comp_offset)."""
+    (body = skin + k (skin - ambient) + offset, settings comp_k_pm/1000, comp_offset_cc/100).
+    The simulator's scene is in degrees; the device works in integer centi-degrees."""
     return (body_c - offset + k * ambient_c) / (1 + k)
 
 
@@ -167,8 +168,8 @@ class SimGate:
     def person(self, body_c: float | None = 36.6, ambient_c: float = AMBIENT_C, skin_c: float | None = None) -> None:
         """Someone at the thermometer whose compensated temperature is `body_c`."""
         s = self.gate.settings if self.gate is not None else None
-        k = s.comp_k if s is not None else 0.1
-        off = s.comp_offset if s is not None else 0.0
+        k = s.comp_k_pm / 1000 if s is not None else 0.1
+        off = s.comp_offset_cc / 100 if s is not None else 0.0
         if skin_c is None:
             skin_c = skin_for(body_c, ambient_c, k, off)
         self.rig.mlx.scene = scenes.constant(skin_c, ambient_c)

@@ -38,8 +38,9 @@ def selftest(relay_ms):
     if dev.sensor is not None:
         try:
             o, a = dev.sensor.read()
-            note('thermometer', True, 'object %.2f C, ambient %.2f C (I2C scan: %s)' % (
-                o, a, ', '.join(['0x%02x' % x for x in dev.i2c.scan()])))
+            note('thermometer', True, 'object %d.%02d C, ambient %d.%02d C (I2C scan: %s)' % (
+                o // 100, o % 100, a // 100, a % 100,
+                ', '.join(['0x%02x' % x for x in dev.i2c.scan()])))
         except Exception as e:
             note('thermometer', False, '%s: %s' % (type(e).__name__, e))
     try:
