@@ -71,7 +71,7 @@ def test_forged_pass_differs_only_in_the_unit():
 
 
 def test_gatepass_sim_command():
-    r = CliRunner().invoke(cli, ["sim"])
+    r = CliRunner().invoke(cli, ["sim", "--script"])
     assert r.exit_code == 0, r.output
     assert "FEVER" in r.output and "QUARANTINED" in r.output and "PASSBACK" in r.output
     assert "every decision matched the script" in r.output
@@ -102,7 +102,7 @@ def test_decision_rows_fit_the_terminal_and_keep_decision_and_reason(width):
 
 
 def test_gatepass_sim_at_80_columns():
-    r = CliRunner().invoke(cli, ["sim"], env={"COLUMNS": "80"})
+    r = CliRunner().invoke(cli, ["sim", "--script"], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     rows = [ln for ln in r.output.splitlines() if " ALLOW " in ln or " DENY " in ln]
     assert len(rows) > 20 and all(len(ln) <= 80 for ln in r.output.splitlines())
@@ -111,7 +111,7 @@ def test_gatepass_sim_at_80_columns():
 
 
 def test_gatepass_sim_keeps_the_flash_when_asked(tmp_path):
-    r = CliRunner().invoke(cli, ["sim", "--keep", str(tmp_path), "--exit-board", "esp32-s3"])
+    r = CliRunner().invoke(cli, ["sim", "--script", "--keep", str(tmp_path), "--exit-board", "esp32-s3"])
     assert r.exit_code == 0, r.output
     segs = sorted((tmp_path / "entrance" / "data" / "log").glob("*.seg"))
     assert segs and segs[0].stat().st_size % 32 == 0 and segs[0].stat().st_size >= 20 * 32
