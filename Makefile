@@ -5,6 +5,8 @@
 #               DEMO_ARGS=--no-serve stops at once
 #   make test   the whole test suite (installs venv, pip and npm packages itself)
 #   make bench  device benchmark on the MicroPython runtime (last line: JSON)
+#   make firmware BOARD=ESP32_GENERIC   the frozen image for boards without PSRAM (needs
+#               git and ESP-IDF, or docker for its container; not part of `make test`)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +16,7 @@ VENV_STAMP := $(VENV)/.gatepass-installed
 MPY_STAMP  := tests/mpy/node_modules/.gatepass-installed
 PYTEST_ARGS ?=
 
-.PHONY: all venv mpy-runtime sysdeps test demo bench bench-server lock clean
+.PHONY: all venv mpy-runtime sysdeps test demo bench bench-server firmware lock clean
 
 all: test
 
@@ -56,6 +58,33 @@ bench: venv mpy-runtime
 
 bench-server: venv sysdeps
 	$(PY) tests/bench/bench_server.py
+
+# The frozen image (docs/hardware.md): MicroPython's ESP32 port built with firmware/manifest.py
+# (app/ and drivers/ frozen into flash). With ESP-IDF installed and exported (IDF_PATH set)
+# it builds here; otherwise inside Espressif's container (docker). Result:
+# dist/gatepass-$(BOARD)-$(MPY_VERSION).bin, for `gatepass flash --firmware`.
+BOARD       ?= ESP32_GENERIC
+MPY_VERSION ?= v1.27.0
+IDF_VERSION ?= v5.4.2
+MPY_SRC     ?= build/micropython-$(MPY_VERSION)
+FW_MANIFEST := $(CURDIR)/firmware/manifest.py
+
+firmware:
+	@command -v git >/dev/null || { echo "git is required"; exit 1; }
+	@test -d $(MPY_SRC) || git clone --depth 1 --branch $(MPY_VERSION) https://github.com/micropython/micropython.git $(MPY_SRC)
+	@mkdir -p dist
+	@if [ -n "$$IDF_PATH" ]; then \
+	  $(MAKE) -C $(MPY_SRC)/mpy-cross && \
+	  $(MAKE) -C $(MPY_SRC)/ports/esp32 BOARD=$(BOARD) submodules && \
+	  $(MAKE) -C $(MPY_SRC)/ports/esp32 BOARD=$(BOARD) FROZEN_MANIFEST=$(FW_MANIFEST); \
+	else \
+	  command -v docker >/dev/null || { echo "neither ESP-IDF (IDF_PATH) nor docker found: see docs/hardware.md"; exit 1; }; \
+	  docker run --rm -u $$(id -u):$$(id -g) -e HOME=/tmp -v $(CURDIR):/gatepass -w /gatepass/$(MPY_SRC) \
+	    espressif/idf:$(IDF_VERSION) bash -c "make -C mpy-cross && make -C ports/esp32 BOARD=$(BOARD) submodules && \
+	    make -C ports/esp32 BOARD=$(BOARD) FROZEN_MANIFEST=/gatepass/firmware/manifest.py"; \
+	fi
+	cp $(MPY_SRC)/ports/esp32/build-$(BOARD)/firmware.bin dist/gatepass-$(BOARD)-$(MPY_VERSION).bin
+	@echo "image: dist/gatepass-$(BOARD)-$(MPY_VERSION).bin  (gatepass flash --port PORT --firmware it)"
 
 # Re-pin the dependencies (needs the registry): edit pyproject.toml first.
 lock:

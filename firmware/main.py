@@ -365,7 +365,9 @@ class App:
         app.cfg = cfg
 
         clk = _clock.Clock(data + "/clock", now_fn=wall, set_fn=_rtc_set, persist_s=CLOCK_PERSIST_S)
-        log = eventlog.EventLog(data + "/log", clk, full_policy=s.log_full,
+        fp = _flash_plan(data)  # log geometry and largest bundle from the filesystem's size
+        log = eventlog.EventLog(data + "/log", clk, seg_records=fp["seg_records"],
+                                max_segments=fp["max_segments"], full_policy=s.log_full,
                                 near_pct=int(s.log_near_full_pct), batch=64)  # uplink: 64 records/POST
         app.clock = clk
         app.log = log
@@ -387,7 +389,7 @@ class App:
             print("gatepass: RTC not set (%r)" % e)
 
         # the applied bundle (lists already on flash) overrides the config's settings/keys
-        store = _bundle.Store(data, cfg.bundle_keys, cfg.community, log)
+        store = _bundle.Store(data, cfg.bundle_keys, cfg.community, log, fp["bundle"])
         app.store = store
         try:
             b = store.load()
@@ -427,6 +429,18 @@ class App:
             ind.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
         app.status = RUN
         return app
+
+
+def _flash_plan(data):
+    """app.flash's plan (made at first boot from os.statvfs); a port without statvfs, or
+    a filesystem too small for a plan, gets the old fixed sizes (printed)."""
+    from app import flash
+
+    try:
+        return flash.load_or_make(data)
+    except (OSError, ValueError, AttributeError) as e:
+        print("gatepass: no flash plan (%r): fixed sizes" % e)
+        return {"seg_records": 2000, "max_segments": 31, "bundle": _bundle.MAX_BYTES}
 
 
 def _show_error(ind, title, msg):

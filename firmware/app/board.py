@@ -201,6 +201,12 @@ def validate(profile):
             else:
                 k.reserved_psram = res
 
+    # hardware tier: "frozen" (the gatepass image, boards without PSRAM) or "mpy" (stock
+    # MicroPython + .mpy files; PSRAM boards); absent: frozen exactly when there is no PSRAM
+    fw = profile.get("firmware", "frozen" if profile.get("psram", "none") == "none" else "mpy")
+    if fw not in ("frozen", "mpy"):
+        k.add(R_VALUE, "firmware", None, "firmware: 'frozen' or 'mpy', not %r" % (fw,))
+
     # the relay first, so that its conflicts are reported against the other functions
     s = k.section("relay")
     if s is not None:

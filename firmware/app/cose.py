@@ -48,10 +48,27 @@ def _bstr_head(out, n):
     elif n < 0x100:
         out.append(0x58)
         out.append(n)
-    else:
+    elif n < 0x10000:
         out.append(0x59)
         out.append(n >> 8)
         out.append(n & 0xFF)
+    else:
+        out.append(0x5A)
+        out.extend(n.to_bytes(4, "big"))
+
+
+def sig_structure_head(protected, payload_len):
+    """The encoded Sig_structure up to (not including) the payload's bytes: hash this,
+    then the payload piece by piece (a streamed bundle is never in RAM whole)."""
+    if len(protected) > 0xFFFF or not 0 <= payload_len <= 0xFFFFFFFF:
+        raise COSEError("too long")
+    out = bytearray(b"\x84")
+    out.extend(_CONTEXT)
+    _bstr_head(out, len(protected))
+    out.extend(protected)
+    out.append(0x40)  # external_aad: empty
+    _bstr_head(out, payload_len)
+    return out
 
 
 def sig_structure(protected, payload, external_aad=b""):
@@ -91,6 +108,12 @@ def decode_sign1(data):
         raise COSEError("unprotected not empty")
     if len(sig) != SIG_LEN:
         raise COSEError("signature length")
+    alg, kid = check_protected(protected)
+    return Sign1(protected, alg, kid, payload, sig)
+
+
+def check_protected(protected):
+    """(alg, kid) of a protected header: exactly {1: -7, 4: kid of 1..16 bytes}."""
     try:
         hdr = cbor.loads(protected, 1, 5)
     except cbor.CBORError as e:
@@ -103,4 +126,4 @@ def decode_sign1(data):
         raise COSEError("alg")
     if type(kid) is not bytes or not 0 < len(kid) <= KID_MAX:
         raise COSEError("kid")
-    return Sign1(protected, alg, kid, payload, sig)
+    return alg, kid

@@ -266,6 +266,10 @@ class Gate:
 
             keys = {}
             for kid in pubs:
+                old = self.keys.get(kid)
+                if old is not None and getattr(old, "pub", None) == pubs[kid]:
+                    keys[kid] = old  # same key: its table stays (built once per key)
+                    continue
                 try:
                     keys[kid] = p256.PublicKey(pubs[kid])
                 except ValueError:

@@ -187,12 +187,15 @@ class Client:
         self._r = r
         self._w = w
 
-    async def request(self, method, path, headers=(), parts=(), max_body=4096):
+    async def request(self, method, path, headers=(), parts=(), max_body=4096, sink=None):
         """Send one request (path relative to the URL's root); returns (status,
-        headers as a dict with lower-case names, body bytes). Raises HttpError."""
+        headers as a dict with lower-case names, body bytes). Raises HttpError.
+
+        sink: an object with write(bytes) (an open file): the body goes there piece by
+        piece as it arrives, never joined in RAM, and the body returned is None."""
         try:
             return await asyncio.wait_for(self._exchange(method, self.root + path, headers,
-                                                         parts, max_body),
+                                                         parts, max_body, sink),
                                           self.timeout_ms / 1000)
         except HttpError:
             self.close()
@@ -207,7 +210,7 @@ class Client:
             self.close()
             raise HttpError(("%s: %s" % (type(e).__name__, e)).replace("\n", " ").strip())
 
-    async def _exchange(self, method, path, headers, parts, max_body):
+    async def _exchange(self, method, path, headers, parts, max_body, sink=None):
         if self._w is not None and time.ticks_diff(time.ticks_ms(), self._used) > self.keepalive_ms:
             self.close()  # the server has probably closed it by now
         reused = self._w is not None
@@ -215,7 +218,7 @@ class Client:
             await self._connect()
         try:
             await self._send(method, path, headers, parts)
-            return await self._recv(method, max_body)
+            return await self._recv(method, max_body, sink)
         except (OSError, EOFError) as e:
             self.close()
             if not reused or self._got:
@@ -223,7 +226,7 @@ class Client:
         # the server closed the idle keep-alive connection: once more on a fresh one
         await self._connect()
         await self._send(method, path, headers, parts)
-        return await self._recv(method, max_body)
+        return await self._recv(method, max_body, sink)
 
     async def _send(self, method, path, headers, parts):
         n = 0
@@ -258,7 +261,7 @@ class Client:
         self.bytes_in += len(b)
         buf.extend(b)
 
-    async def _recv(self, method, max_body):
+    async def _recv(self, method, max_body, sink=None):
         buf = bytearray()
         while True:
             i = buf.find(b"\r\n\r\n")
@@ -302,6 +305,8 @@ class Client:
                 raise HttpError("bad Content-Length")
         if n > max_body:
             raise HttpError("answer body too large (%d bytes)" % n)
+        if sink is not None:
+            return status, hdrs, await self._drain_to(sink, rest, n, keep)
         while len(rest) < n:
             await self._more(rest)
         if len(rest) > n:
@@ -311,6 +316,31 @@ class Client:
         else:
             self.close()
         return status, hdrs, bytes(rest)
+
+
+    async def _drain_to(self, sink, rest, n, keep):
+        """The body's n bytes to sink, as they come (rest: what came with the head)."""
+        if len(rest) > n:
+            raise HttpError("answer longer than its Content-Length")
+        if len(rest):
+            sink.write(rest)
+        got = len(rest)
+        rest = None
+        r = self._r
+        while got < n:
+            if r is None:
+                raise OSError("not connected")
+            b = await r.read(_READ if n - got > _READ else n - got)
+            if not b:
+                raise EOFError("connection closed by the server")
+            self.bytes_in += len(b)
+            sink.write(b)
+            got += len(b)
+        if keep:
+            self._used = time.ticks_ms()
+        else:
+            self.close()
+        return None
 
 
 def _literal(host):

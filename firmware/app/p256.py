@@ -370,6 +370,7 @@ class PublicKey:
             raise ValueError("point not on P-256")
         _g_table()
         self._t = _table(x, y)
+        self.pub = bytes(pub65)
 
     def verify(self, msg, sig64):
         """True iff sig64 = r || s (2 x 32 bytes, big-endian) is an ES256 signature of msg.
@@ -378,13 +379,20 @@ class PublicKey:
         """
         if len(sig64) != 64:
             return False
+        return self.verify_digest(hashlib.sha256(msg).digest(), sig64)
+
+    def verify_digest(self, digest, sig64):
+        """verify() for a message already hashed: digest = its 32-byte SHA-256 (a streamed
+        bundle is hashed piece by piece and never held whole)."""
+        if len(sig64) != 64 or len(digest) != 32:
+            return False
         n = _N
         p = _P
         r = int.from_bytes(sig64[:32], "big")
         s = int.from_bytes(sig64[32:], "big")
         if not (0 < r < n and 0 < s < n):
             return False
-        e = int.from_bytes(hashlib.sha256(msg).digest(), "big")
+        e = int.from_bytes(digest, "big")
         if _nat is not None:
             return self._verify_native(e, r, s)
         w = _inv(s, n)

@@ -128,7 +128,9 @@ def verify_response(mac, req_sig, body, sig):
     """True when `sig` (hex, from the answer) signs `body` as the answer to `req_sig`."""
     if not sig:
         return False
-    want = mac.hex((b"resp\n", req_sig.encode(), b"\n", body))
+    # body: bytes, or a body left on flash (bundle.Download: chunks() reads it back)
+    parts = body.chunks() if hasattr(body, "chunks") else (body,)
+    want = mac.hex(_chain(b"resp\n" + req_sig.encode() + b"\n", parts))
     return same(want, sig)
 
 

@@ -126,28 +126,43 @@ class UplinkTask:
             return None
         t0 = time.ticks_ms()
         mb = 2048
+        sink = None
+        store = self.store
         if req.kind == uplink.REQ_BUNDLE:
             from app import bundle
 
             mb = bundle.MAX_BYTES
+            if store is not None:
+                mb = store.max_bytes
+                sink = store.sink()  # streamed to flash: RAM independent of its size
         elif req.kind == uplink.REQ_PASSAGES:
             mb = peers.MAX_BYTES
         try:
-            status, hdrs, body = await self.http.request(req.method, req.path, req.headers,
-                                                         req.parts, mb)
+            try:
+                status, hdrs, body = await self.http.request(req.method, req.path, req.headers,
+                                                             req.parts, mb, sink)
+            finally:
+                if sink is not None:
+                    sink.close()
         except httpc.HttpError:
             out = up.failed()
         else:
             rtt = time.ticks_diff(time.ticks_ms(), t0)
+            if sink is not None and store is not None:
+                body = store.download()
+                if not 200 <= status < 300:
+                    body = body.small()  # an error answer: small JSON
             out = up.handle(req, status, hdrs, body, rtt, self._mono.now())
             if self.peers is not None and up.peer_cursor < self.peers.cursor:
                 self.peers.reset()  # the uplink went back to 0: the server's ids went back
             if out == uplink.OK and req.kind == uplink.REQ_BUNDLE:
                 await self._wait_idle()  # the ES256 check takes a while on the device
                 code, v = (1, 0)
-                if self.store is not None:
-                    code, v = self.store.apply(body)
+                if store is not None:
+                    code, v = store.apply_file()
                 up.bundle_result(code == 0, v, self._mono.now())
+            elif sink is not None and store is not None:
+                store.discard()
             elif out == uplink.OK and req.kind == uplink.REQ_PASSAGES and self.peers is not None:
                 await self._wait_idle()  # flash writes: not while someone is at the gate
                 try:

@@ -239,7 +239,7 @@ def test_device_decodes_what_the_server_builds(bkey, ikey, revoked, units, mode,
     b = bundle.decode(data, {bkey.kid: bkey.pub65})
     ref = bundles.verify(data, {bkey.kid: bkey.pub65})
     assert b.version == version == ref[1] and b.mode == mode and b.threshold_cc == thr
-    assert b.revoked == ref[6] and sorted(b.quarantined) == sorted(tuple(u) for u in ref[7])
+    assert b.revoked_ids() == ref[6] and sorted(b.quarantined) == sorted(tuple(u) for u in ref[7])
     s = b.make_settings()
     assert s.mode == mode and s.threshold_cc == thr
     assert s.to_dict()["comp_k_pm"] == ref[8]["comp_k_pm"]
@@ -288,6 +288,91 @@ print(st2.load().version)
     out = [ln.strip() for ln in mpy.run(code).strip().split("\n")]
     assert out[0] == "(12, 2) (0, 2) (43, 1)"  # 43 STALE_BUNDLE
     assert out[1] == "True True False True"
-    assert out[2] == "['bundle.cbor', 'quarantine.bin', 'revoked.bin']"
+    assert out[2] == "['bundle.cbor', 'bundle.ver', 'quarantine.bin', 'revoked.bin']"
     assert out[3] == "[(12, 2, True), (0, 2, False), (43, 1, False)]"
     assert out[4] == "2"
+
+
+# ---- the stored bundle is verified again at boot (issue 12 finding 9, issue 11) -----------
+
+
+def _forge_payload(bkey, payload: bytes, sig: bytes = bytes(64)) -> bytes:
+    """A COSE_Sign1 with bkey's kid around `payload` and an arbitrary signature."""
+    protected = bundles._dumps({1: bundles.ALG_ES256, 4: bkey.kid})
+    return bundles._dumps(bundles.cbor2.CBORTag(18, [protected, {}, payload, sig]))
+
+
+def test_bad_stored_bundle_is_ignored_at_boot_and_logged(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    good = bundles.build(bkey, content(ikey, mode=1), 3, NOW)
+    assert dev.store.apply(good) == (bundle.APPLIED, 3)
+    # someone with the flash in hand writes a zero-signature bundle of version 4e9: it would
+    # freeze every later update if it were believed at boot
+    huge = bundles._dumps({**content(ikey, mode=2).normalized(), 1: 4_000_000_000, 2: NOW})
+    (tmp_path / bundle.CURRENT).write_bytes(_forge_payload(bkey, huge))
+    s2 = bundle.Store(str(tmp_path), {bkey.kid: bkey.pub65}, COMMUNITY, dev.log)
+    assert s2.load() is None and s2.version == 0
+    rec = dev.bundle_records()[-1]
+    assert (rec["reason"], rec["aux"], rec["urgent"]) == (bundle.BAD_SIGNATURE, 0xFFFF, True)
+    # the real server's next bundle still goes in; an older validly signed one does not
+    assert s2.apply(bundles.build(bkey, content(ikey), 2, NOW)) == (bundle.OLD_VERSION, 2)
+    assert s2.apply(bundles.build(bkey, content(ikey, mode=2), 4, NOW)) == (bundle.APPLIED, 4)
+
+
+def test_corrupted_stored_bundle_does_not_reopen_older_versions(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    assert dev.store.apply(bundles.build(bkey, content(ikey, mode=1), 7, NOW))[0] == bundle.APPLIED
+    raw = bytearray((tmp_path / bundle.CURRENT).read_bytes())
+    raw[len(raw) // 2] ^= 0x40  # one flipped bit on the flash
+    (tmp_path / bundle.CURRENT).write_bytes(bytes(raw))
+    s2 = bundle.Store(str(tmp_path), {bkey.kid: bkey.pub65}, COMMUNITY, dev.log)
+    assert s2.load() is None
+    assert dev.bundle_records()[-1]["reason"] in (bundle.BAD_SIGNATURE, bundle.MALFORMED)
+    # the old code reset the version to 0 here and took any older bundle again
+    assert s2.apply(bundles.build(bkey, content(ikey), 5, NOW)) == (bundle.OLD_VERSION, 5)
+    # the same version again repairs the device
+    assert s2.apply(bundles.build(bkey, content(ikey, mode=1), 7, NOW)) == (bundle.APPLIED, 7)
+    (tmp_path / bundle.CURRENT).write_bytes(b"\xd2\x84")  # truncated
+    assert bundle.Store(str(tmp_path), {bkey.kid: bkey.pub65}, COMMUNITY).load() is None
+
+
+def test_signed_lists_out_of_order_are_rejected(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    m = content(ikey).normalized()
+    for bad in ({6: b"B" * 8 + b"A" * 8}, {6: b"A" * 8 + b"A" * 8}, {7: [[3, 0, 0], [2, 0, 0]]}):
+        data = bundles.sign(bkey, bundles._dumps({**m, **bad, 1: 2, 2: NOW}))
+        assert dev.store.apply(data)[0] == bundle.MALFORMED, bad
+    assert dev.store.version == 0
+
+
+def test_large_bundle_streams_to_sorted_files(tmp_path, bkey, ikey):
+    import random
+
+    rnd = random.Random(11)
+    ids = [rnd.randbytes(8) for _ in range(20000)]
+    units = sorted({(rnd.randint(1, 200), rnd.randint(0, 4), 0) for _ in range(500)})
+    data = bundles.build(bkey, content(ikey, revoked=ids, quarantined=units), 2, NOW)
+    assert len(data) > 160_000 > 49152  # over the old MAX_BYTES
+    dev = Device(tmp_path, bkey, ikey)
+    assert dev.store.apply(data) == (bundle.APPLIED, 2)
+    assert (tmp_path / "revoked.bin").read_bytes() == b"".join(sorted(ids))
+    lk = lists.Lists(str(tmp_path))
+    assert all(lk.is_revoked(i) for i in ids[:50]) and not lk.is_revoked(b"\x00" * 8)
+    assert lk.quarantine.count() == len(units) and lk.is_quarantined(*units[-1])
+    assert dev.store.current.revoked_count() == 20000 and dev.store.current.q_count == len(units)
+    # too big for this device's flash budget: refused before anything is written
+    small = bundle.Store(str(tmp_path / "small"), {bkey.kid: bkey.pub65}, COMMUNITY, max_bytes=100_000)
+    assert small.apply(data)[0] == bundle.MALFORMED
+
+
+def test_key_tables_are_built_once_and_kept_across_bundles(tmp_path, bkey, ikey):
+    dev = Device(tmp_path, bkey, ikey)
+    issuer_before = dev.gate.keys[ikey.kid]
+    assert dev.store.apply(bundles.build(bkey, content(ikey, mode=1), 2, NOW))[0] == bundle.APPLIED
+    bkeys = dict(dev.store._pk)
+    assert dev.gate.keys[ikey.kid] is issuer_before  # same issuer key: same table
+    assert dev.store.apply(bundles.build(bkey, content(ikey, mode=2), 3, NOW))[0] == bundle.APPLIED
+    assert dev.store._pk[bkey.kid] is bkeys[bkey.kid] and dev.gate.keys[ikey.kid] is issuer_before
+    other = keys.from_scalar(0xABCDEF, kid=ikey.kid)  # the kid now names another key
+    assert dev.store.apply(bundles.build(bkey, content(ikey, keys=[(other.kid, other.pub65)]), 4, NOW))[0] == 0
+    assert dev.gate.keys[ikey.kid] is not issuer_before and dev.gate.keys[ikey.kid].pub == other.pub65

@@ -369,3 +369,26 @@ def test_register_without_the_server_database_is_explained(bridge_none, issuer, 
     assert r.exit_code == 2 and "--server-db" in r.output and "gatepass server device" in r.output
     with Device(bridge_none.url) as dev:
         assert dev.size("/config.json") is None
+
+
+def test_frozen_image_gets_no_module_copies_and_loses_stale_ones():
+    """A board running the gatepass image (firmware/manifest.py: app/ and drivers/ frozen)
+    gets boot.py, main.py and the profile only; .mpy copies left from an earlier deploy
+    are removed (they would shadow the frozen modules: '' is first in sys.path)."""
+    profile = json.loads((firmware_dir().parent / "boards" / "esp32-devkitc.json").read_text())
+    assert profile["firmware"] == "frozen" and profile["psram"] == "none"
+    files = dep.build_firmware(profile, (6, 3, "xtensawin"), frozen=True)
+    assert sorted(files) == ["/board.json", "/boot.py", "/gatepass.json", "/main.py"]
+    assert json.loads(files["/gatepass.json"])["frozen"] is True
+    full = dep.build_firmware(profile, (6, 3, "xtensawin"))
+    assert "/app/p256n.mpy" in full and "/app/gate.mpy" in full  # the .mpy tier: everything
+
+    class Board:  # what make_plan asks a board
+        def hashes(self, paths):
+            return {p: None for p in paths}
+
+        def walk(self, root):
+            return [(root + "/gate.mpy", 100)] if root == "/app" else []
+
+    plan = dep.make_plan(Board(), files)
+    assert plan.stale == ["/app/gate.mpy"] and plan.copy[-1] == "/gatepass.json"

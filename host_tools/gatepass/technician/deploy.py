@@ -171,9 +171,11 @@ def is_native(path: Path) -> bool:
 
 
 def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
-                   progress=None) -> dict[str, bytes]:
+                   progress=None, frozen: bool = False) -> dict[str, bytes]:
     """{device path: bytes} of everything deploy puts on the board (stamp included).
 
+    frozen: the board runs a gatepass image with app/ and drivers/ frozen in flash
+    (firmware/manifest.py): only boot.py, main.py and the profile go on the filesystem.
     progress(done, total) is called after each file."""
     arch = device_mpy[2] if len(device_mpy) > 2 else ""
     cmd = mpy_cross_command()
@@ -182,6 +184,8 @@ def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
     for i, (rel, path) in enumerate(srcs):
         if rel in ROOT_SOURCES:
             files["/" + rel] = path.read_bytes()
+        elif frozen:
+            pass  # in the image already; a copy on the filesystem would shadow it
         elif not arch and is_native(path):
             pass  # viper needs an arch: a port without one runs app.p256's int path
         else:
@@ -193,7 +197,7 @@ def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
     for k in sorted(files):
         h.update(k.encode() + b"\0" + hashlib.sha256(files[k]).digest())
     stamp = {"version": __version__, "build": h.hexdigest()[:12], "board": profile.get("name"),
-             "files": len(files)}
+             "files": len(files), "frozen": frozen}
     files[STAMP_PATH] = json.dumps(stamp, sort_keys=True, separators=(",", ":")).encode()
     return files
 
@@ -326,7 +330,16 @@ def run(dev, profile: dict, source: Path | None = None, force: bool = False, dry
     if note:
         say("note", note)
     check_mpy(facts["mpy"], cross)
-    files = build_firmware(profile, facts["mpy"], source, progress=lambda d, t: progress("compiling", d, t))
+    frozen = bool(facts.get("frozen"))
+    if frozen:
+        say("info", "the board runs a gatepass image: app/ and drivers/ are frozen in it, "
+                    "only boot.py, main.py and the profile are copied")
+    elif profile.get("firmware") == "frozen":
+        say("warning", "profile %s expects the frozen gatepass image (no PSRAM: the imports "
+                       "alone take ~140 KB of heap as .mpy files): build it with `make firmware` "
+                       "and `gatepass flash` it" % profile.get("name"))
+    files = build_firmware(profile, facts["mpy"], source, progress=lambda d, t: progress("compiling", d, t),
+                           frozen=frozen)
     plan = make_plan(dev, files)
     copy = sorted(files) if force else plan.copy
     result = {"board": profile.get("name"), "copied": copy, "unchanged": len(files) - len(copy),
@@ -349,7 +362,10 @@ def run(dev, profile: dict, source: Path | None = None, force: bool = False, dry
         done += len(files[p])
     for p in plan.stale:
         dev.remove(p)
-    if needs_display_driver(profile):
+    if frozen:
+        for d in CODE_DIRS:  # an empty /app would still shadow the frozen package
+            dev.exec("import os\ntry:\n os.rmdir(%r)\nexcept OSError:\n pass" % ("/" + d))
+    if needs_display_driver(profile) and not frozen:  # the image has ssd1306 frozen too
         result["mip"] = install_display_driver(dev, mip, mip_index, say)
     # verify: every byte on the board as built, and the modules import in a clean interpreter
     bad = [p for p, h in dev.hashes(sorted(files)).items() if h != hashlib.sha256(files[p]).hexdigest()]
@@ -358,11 +374,15 @@ def run(dev, profile: dict, source: Path | None = None, force: bool = False, dry
     dev.fresh()
     have_pins = dev.eval("hasattr(__import__('machine'), 'Pin')") if facts.get("uid") else False
     mods = modules_to_verify(files, bool(have_pins))
+    if frozen:  # the image's modules, named like the .mpy files a deploy would have copied
+        mods = modules_to_verify({"/" + rel[:-3] + ".mpy": b"" for rel, _p in firmware_sources(source)
+                                  if rel not in ROOT_SOURCES}, bool(have_pins))
     failed, free, alloc = _literal(dev.exec(VERIFY_CODE % (mods,), timeout=120))
     if failed:
         raise DeployError("deployed modules do not import on the board:\n  %s"
                           % "\n  ".join("%s: %s" % f for f in failed))
     result["verified_modules"] = len(mods)
+    result["frozen"] = frozen
     result["mem_free_after_import"] = free
     result["mem_alloc_after_import"] = alloc
     result["build"] = json.loads(files[STAMP_PATH])["build"]

@@ -153,6 +153,11 @@ def _gp_facts():
         d['fs_free'] = s[0] * s[3]
     except Exception:
         d['fs_total'] = d['fs_free'] = None
+    try:
+        import gatepass_frozen
+        d['frozen'] = bool(gatepass_frozen.FROZEN)
+    except ImportError:
+        d['frozen'] = False
     return d
 print(repr(_gp_facts()))
 del _gp_facts
