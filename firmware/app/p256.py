@@ -108,7 +108,15 @@ def _affine(pts):
 
 
 def _comb(x, y):
-    """Signed comb table of the point P = (x, y): flat tuple of 128 affine points.
+    """Signed comb table of the point P = (x, y): flat tuple of 128 affine points."""
+    out = [0] * 256
+    _comb_build(x, y, out, None)
+    return tuple(out)
+
+
+def _comb_build(x, y, out, t):
+    """Build the comb table of P = (x, y) into the list `out` (256 ints), or, with out
+    None, into the native table array t.
 
     Point k is P + sum_{j=1..7} s_j 2^(32 j) P with s_j = +1 if bit j-1 of k is set,
     else -1. Scalar multiples are distinct and non-zero, so no entry is infinity.
@@ -123,7 +131,9 @@ def _comb(x, y):
         base.append(pt)
     aff = _affine(base)  # 2^(32 j) P
     two = _affine([_dbl(aff[2 * j], aff[2 * j + 1], 1, 1) for j in range(1, 8)])
-    out = [0] * 256
+    # native path: each batch goes straight into the table array t (and is read back
+    # from there when a later entry needs it), so no list of 256 ints is ever held
+    nat = _nat
     for c in range(0, 128, 16):
         pts = []
         for k in range(c, c + 16):
@@ -136,13 +146,24 @@ def _comb(x, y):
                 while not k >> b:
                     b -= 1
                 i = k - (1 << b)
-                q = pts[i - c] if i >= c else (out[2 * i], out[2 * i + 1], 1, 1)
+                if i >= c:
+                    q = pts[i - c]
+                elif out is not None:
+                    q = (out[2 * i], out[2 * i + 1], 1, 1)
+                else:
+                    assert nat is not None
+                    q = (nat.read(t, 2 * i, _WB), nat.read(t, 2 * i + 1, _WB), 1, 1)
                 pt = _madd(q[0], q[1], q[2], q[3], two[2 * b], two[2 * b + 1])
             pts.append(pt)
         a = _affine(pts)
-        for i in range(32):
-            out[2 * c + i] = a[i]
-    return tuple(out)
+        pts = None
+        if out is None:
+            assert nat is not None
+            nat.fill(t, a, _WB, 2 * c)
+        else:
+            for i in range(32):
+                out[2 * c + i] = a[i]
+        a = None
 
 
 _G_TABLE = None
@@ -158,7 +179,7 @@ def _table(x, y):
     if _WB is None:
         _WB = _nat.work()
     t = _nat.new_table()  # before the transient build: the table's block comes first
-    _nat.fill(t, _comb(x, y), _WB)
+    _comb_build(x, y, None, t)
     return t
 
 

@@ -61,7 +61,8 @@ T4 = _S0 + 12 * NL
 T5 = _S0 + 13 * NL
 T6 = _S0 + 14 * NL
 T7 = _S0 + 15 * NL
-_WORDS = _S0 + 16 * NL
+UNIT = _S0 + 16 * NL  # plain 1: mul(x, UNIT) takes x out of Montgomery form
+_WORDS = _S0 + 17 * NL
 
 
 @micropython.viper
@@ -233,6 +234,28 @@ def setb(buf, r: int, src):
 
 
 @micropython.viper
+def getb(buf, a: int, dst):
+    """dst (32 bytes) = slot a as big-endian bytes (plain limbs, < 2^256)."""
+    m = ptr32(buf)
+    d = ptr8(dst)
+    n = int(m[0])
+    w = int(m[1])
+    acc = 0
+    nb = 0
+    k = 0
+    i = 31
+    while i >= 0:
+        if nb < 8 and k < n:
+            acc |= int(m[a + k]) << nb
+            nb += w
+            k += 1
+        d[i] = acc & 0xFF
+        acc >>= 8
+        nb -= 8
+        i -= 1
+
+
+@micropython.viper
 def ld32(buf, r: int, tbl, off: int):
     """slots r, r + NL = the table point at word off (x, y) of an 'I' table."""
     m = ptr32(buf)
@@ -303,6 +326,7 @@ def work():
     _put(b, _PO, _P)
     _put(b, R2, R * R % _P)
     _put(b, ONE, R % _P)
+    _put(b, UNIT, 1)
     return b
 
 
@@ -311,15 +335,24 @@ def new_table():
     return bytearray((4 if TABLE_CODE == "I" else 2) * NL * 256)
 
 
-def fill(t, coords, wb):
-    """Table t = the flat affine coordinates (x0, y0, x1, ...), ints < p, in Montgomery
-    form (converted through work buffer wb)."""
-    off = 0
+def fill(t, coords, wb, first=0):
+    """Table t from coordinate `first` on = the flat affine coordinates (x0, y0, x1, ...),
+    ints < p, in Montgomery form (converted through work buffer wb)."""
+    off = first * NL
     for v in coords:
         setb(wb, T1, v.to_bytes(32, "big"))
         mul(wb, T1, T1, R2)
         st(wb, T1, t, off)
         off += NL
+
+
+def read(t, i, wb):
+    """Coordinate i of table t as an int (the table build reads earlier entries)."""
+    ld(wb, T2, t, i * NL)  # x (and the next coordinate) into T2, T3
+    mul(wb, T2, T2, UNIT)  # out of Montgomery form
+    out = bytearray(32)
+    getb(wb, T2, out)
+    return int.from_bytes(out, "big")
 
 
 def dbl(b):

@@ -34,6 +34,7 @@ NOW = 1_790_000_000
 
 MP_IMPORTS = """
 import gc, sys, os
+sys.path.insert(0, '/mpyfw')  # the firmware as deploy puts it on a board: .mpy files
 from app import (aio, base45, board, bundle, cbor, clock, config, cose, eventlog, flash, fsutil,
                  gate, httpc, lists, p256, passes, peers, policy, reasons, record, roles,
                  settings, thermo, uplink, uplinktask)
@@ -67,11 +68,15 @@ def scenario():
     got = []
     for t in m['passes']:
         got.append(g.passage_now(t, ok).decision.reason)
+    applied = st.current.revoked_count()
+    units = st.current.q_count
+    # reboot: the app's objects go, a new Store verifies the stored bundle again
+    st = g = ikey = None
+    gc.collect()
     st2 = bundle.Store(d, {_unhex(m['bkid']): _unhex(m['bpub'])}, m['community'], log, fp['bundle'])
     b = st2.load()
     assert b is not None and b.version == v
-    print('@@RESULT@@' + repr({'applied': st.current.revoked_count(), 'units': st.current.q_count,
-                               'reasons': got}))
+    print('@@RESULT@@' + repr({'applied': applied, 'units': units, 'reasons': got}))
 
 scenario()
 """
@@ -86,6 +91,9 @@ def make_files(revoked=20000, units=500, seed=3):
     import random
 
     sys.path.insert(0, str(HERE.parents[1] / "firmware"))
+    from gatepass.mp import compat
+
+    compat.install()
     from gatepass.issuing import bundles, keys
     from gatepass.issuing import passes as issue
 
@@ -117,6 +125,18 @@ def make_files(revoked=20000, units=500, seed=3):
     return {"/s/bundle.dl": data, "/s/meta.json": json.dumps(meta), "/d/.keep": b""}, want, len(data)
 
 
+def mpy_files(arch="x64"):
+    """{"/mpyfw/app/x.mpy": bytes}: every app module through mpy-cross (what `gatepass
+    deploy` copies; compiling .py on the device would need the compiler's transient heap)."""
+    from gatepass.technician import deploy
+
+    out = {}
+    for rel, path in deploy.firmware_sources():
+        if rel.startswith("app/"):
+            out["/mpyfw/" + rel[:-3] + ".mpy"] = deploy.compile_mpy(path, rel, arch)
+    return out
+
+
 def _rt():
     from gatepass.mp.unix import UnixMicroPython
 
@@ -128,8 +148,8 @@ def word_bytes(rt) -> int:
     return int(out.strip().splitlines()[-1])
 
 
-def code_baseline(rt) -> int:
-    out = rt.run(MP_IMPORTS, heapsize="4M")
+def code_baseline(rt, code) -> int:
+    out = rt.run(MP_IMPORTS, code, heapsize="4M")
     return int(out.split("@@BASE@@")[1].split()[0])
 
 
@@ -149,9 +169,11 @@ def run_scenario(rt, files, heap: int):
 def run(revoked=20000, units=500, bisect=True):
     rt = _rt()
     wb = word_bytes(rt)
-    base = code_baseline(rt)
+    code = mpy_files("x64" if wb == 8 else "")
+    base = code_baseline(rt, code)
     cap = base + 96 * 1024 * wb // 4  # code baseline + 96wK
     files, want, size = make_files(revoked, units)
+    files.update(code)
     res = run_scenario(rt, files, cap)
     out = {"code_heap_bytes": base, "word_bytes": wb, "heap_cap_bytes": cap, "cap_ok": res is not None,
            "bundle_bytes": size, "revoked": revoked, "units": units}
@@ -160,6 +182,7 @@ def run(revoked=20000, units=500, bisect=True):
         assert res["applied"] == revoked and res["units"] == units, res
         out["max_revoked_ids_applied"] = revoked
         big, _w, bsize = make_files(revoked * 5, units)
+        big.update(code)
         r5 = run_scenario(rt, big, cap)
         if r5 is not None and r5["applied"] == revoked * 5:
             out["max_revoked_ids_applied"] = revoked * 5

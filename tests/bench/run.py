@@ -12,6 +12,10 @@ Prints each part's figures, then one JSON line with the headline numbers:
   same on the WebAssembly port (Python ints: no native emitter there);
 - unix_*: the ES256 and pass figures on the unix port (`micropython`), where the
   verifier runs its native path; speedup there is against the same naive verifier;
+- code_heap_bytes, device_peak_data_heap_bytes (32-bit scaled; _host: as measured on this
+  64-bit port), device_heap_cap_ok, max_revoked_ids_applied: tests/bench/bench_device.py
+  (the gate + bundle path with a bundle revoking 20,000 passes and quarantining 500
+  units, under -X heapsize = code baseline + 96wK);
 - decision_* / steady_heap_bytes / log_record_bytes: the gate's decision path.
 Not a test: figures vary with machine load (an ESP32 is very roughly 50x slower).
 """
@@ -75,6 +79,17 @@ def main():
             unix_verify_ms_median=ups["verify_ms_median"],
             unix_pass_speedup=ups["speedup"],
             unix_table_bytes=ues["table_bytes"],
+        )
+        import bench_device
+
+        dev = bench_device.run(20000, 500)
+        print("device:", json.dumps(dev, sort_keys=True), flush=True)
+        out.update(
+            code_heap_bytes=dev["code_heap_bytes"],
+            device_peak_data_heap_bytes=dev.get("device_peak_data_heap_bytes"),
+            device_peak_data_heap_bytes_host=dev.get("device_peak_data_heap_bytes_host"),
+            device_heap_cap_ok=dev["cap_ok"],
+            max_revoked_ids_applied=dev.get("max_revoked_ids_applied", 0),
         )
     print(json.dumps(out, sort_keys=True))
 
