@@ -32,15 +32,15 @@ NOW = 1_790_000_000
 
 # ---- MicroPython side ----------------------------------------------------------------
 
+# every app module a gate runs (all of firmware/app), imported as the code baseline
+_APP = sorted(p.stem for p in (HERE.parents[1] / "firmware" / "app").glob("*.py") if p.stem != "__init__")
 MP_IMPORTS = """
 import gc, sys, os
 sys.path.insert(0, '/mpyfw')  # the firmware as deploy puts it on a board: .mpy files
-from app import (aio, base45, board, bundle, cbor, clock, config, cose, eventlog, flash, fsutil,
-                 gate, httpc, lists, p256, passes, peers, policy, reasons, record, roles,
-                 settings, thermo, uplink, uplinktask)
+from app import %s
 gc.collect()
-print('@@BASE@@%d' % gc.mem_alloc())
-"""
+print('@@BASE@@%%d' %% gc.mem_alloc())
+""" % ", ".join(_APP)
 
 MP_SCENARIO = """
 def _unhex(s):
