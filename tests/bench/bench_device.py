@@ -64,7 +64,7 @@ def scenario():
     os.rename('/s/bundle.dl', d + '/' + bundle.DOWNLOAD)  # as the uplink leaves a download
     code, v = st.apply_file()
     assert code == 0, (code, v)
-    ok = policy.Reading(36.6, 35.0, 22.0)
+    ok = policy.Reading(3660, 3500, 2200)
     got = []
     for t in m['passes']:
         got.append(g.passage_now(t, ok).decision.reason)
