@@ -170,6 +170,7 @@ class App:
         self.store = None
         self.wifi = None
         self.uplink = None
+        self.remote = None  # app.remote.Remote when a server is configured
         self.tasks = []
         self.critical = 0  # tasks[:critical] must never end
         self.dead = None  # name of the task that died
@@ -234,6 +235,9 @@ class App:
         means no more feeding, and the watchdog resets the board."""
         while True:
             await sleep_ms(FEED_MS)
+            rc = self.remote
+            if rc is not None and rc.reboot_due():
+                self.reboot("remote command")
             if self.healthy():
                 if self.wdt is not None:
                     self.wdt.feed()
@@ -293,6 +297,16 @@ class App:
             t = machine.Timer(0)
             t.init(mode=machine.Timer.PERIODIC, period=FEED_MS, callback=lambda _t: wdt.feed())
         print("gatepass: stopped, door locked (create /safemode to stay out of the app)")
+
+    def reboot(self, why):
+        """A clean reset asked for (remote command): door locked, reset now."""
+        if self.relay is not None:
+            self.relay.safe()
+        try:
+            print("gatepass: reboot (%s)" % why)
+        except Exception:  # noqa: BLE001
+            pass
+        machine.reset()
 
     def crash(self, exc):
         """The global exception handler: door locked, error logged."""
@@ -420,11 +434,18 @@ class App:
             app.uplink = uplinktask.build(cfg, log, clk, store, wifi, idle=g.idle,
                                           firmware=_firmware_version(root), peer_sync=sync)
             if app.uplink is not None:
-                from app import health
+                from app import health, remote
 
                 app.uplink.up.health = health.Health(
                     g, dev.faults, wifi, dev.fire, dev.relay, health.release_state(root),
                     lambda: app.error).report
+                # staff commands in the signed heartbeat answers; a persisted lockdown or
+                # emergency release is back in force from here on
+                rc = remote.Remote(cfg.device_id, cfg.secret, clk, data + "/remote.bin", log,
+                                   dev.relay, g)
+                store.on_apply.append(rc.reapply)
+                app.uplink.up.commands = rc
+                app.remote = rc
         if not dev.faults:
             ind.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
         app.status = RUN

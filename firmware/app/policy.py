@@ -175,9 +175,11 @@ def decide(p, temp, direction, now, trusted, s, lists=None, apb=None):
         if p.building and lists.is_quarantined(p.building, p.entrance, p.room):
             return _deny(reasons.QUARANTINED, 0, s.quarantine_urgent)
 
-    # 8. community mode
+    # 8. remote lockdown, then community mode
     exempt = s.exempt & bit
     if not exempt:
+        if s.lockdown:
+            return _deny(reasons.LOCKDOWN)
         if s.mode == _st.MODE_SEALED:
             if out:
                 return _deny(reasons.MODE_SEALED)

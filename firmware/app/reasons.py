@@ -36,6 +36,7 @@ MODE_CONTROL = const(31)  # control mode: residents stay in
 MODE_SEALED = const(32)  # sealed: nobody out but exempt roles
 PASSBACK = const(33)  # already inside: a shared screenshot or a second entry
 TIME_UNTRUSTED = const(34)  # clock not trusted and the policy says deny
+LOCKDOWN = const(35)  # staff locked this gate down remotely: only exempt roles pass
 
 # the passage
 TIMEOUT = const(40)  # a step of the passage timed out
@@ -67,6 +68,7 @@ _NAMES = {
     MODE_SEALED: ("MODE_SEALED", "Community sealed"),
     PASSBACK: ("PASSBACK", "Already inside"),
     TIME_UNTRUSTED: ("TIME_UNTRUSTED", "Clock not set"),
+    LOCKDOWN: ("LOCKDOWN", "Gate locked down"),
     TIMEOUT: ("TIMEOUT", "Timed out - retry"),
     INTERNAL_ERROR: ("INTERNAL_ERROR", "Device error"),
     LOG_FULL: ("LOG_FULL", "Log full - see staff"),

@@ -43,6 +43,7 @@ K_LOST = const(11)  # placeholder made at read time for a slot that failed its C
 K_ERROR = const(12)  # app exception caught by the supervisor; aux = reason code
 K_DOOR_CLOSED = const(13)  # door closed again after HELD/FORCED; aux = seconds open
 K_FIRE = const(14)  # fire-alarm input changed; aux = 1 active (door released), 0 cleared
+K_REMOTE = const(15)  # remote command; aux = command | result << 8; pid = <II seq, staff user id
 
 KIND_NAMES = {
     K_PASSAGE: "passage",
@@ -59,6 +60,7 @@ KIND_NAMES = {
     K_ERROR: "error",
     K_DOOR_CLOSED: "door_closed",
     K_FIRE: "fire",
+    K_REMOTE: "remote",
 }
 
 # flags

@@ -119,6 +119,7 @@ class Settings:
                     raise ValueError("unknown setting: %s" % k)
                 m[k] = d[k]
         self.mode = _enum(m, "mode", MODES)
+        self.lockdown = False  # set by a remote command (app/remote.py), never by a bundle
         self.threshold = float(_num(m, "threshold", 35.0, 40.0))
         self.threshold_cc = int(round(self.threshold * 100))  # compared in centi-degrees
         self.exempt = _roles(m, "exempt_roles")

@@ -221,7 +221,7 @@ class Uplink:
     def __init__(self, device_id, secret, log, clock, bundle_version=0, batch=64,
                  linger_ms=20000, status_ms=60000, min_ms=1000, max_ms=300000,
                  auth_ms=600000, time_tol_s=2, log_step_s=30, resync_s=3600, rand=None,
-                 firmware="", health=None):
+                 firmware="", health=None, commands=None):
         self.device_id = device_id
         self.mac = Hmac(secret)
         self.log = log
@@ -237,6 +237,7 @@ class Uplink:
         self.resync_s = resync_s
         self.firmware = firmware
         self.health = health  # callable -> dict merged into each heartbeat (app/health.py)
+        self.commands = commands  # app.remote.Remote: heartbeats report its seq, answers feed it
         self.fetch_bundles = True  # False when the config trusts no bundle key
         self.backoff = Backoff(min_ms, max_ms, rand)
         self.rand = self.backoff.rand
@@ -383,6 +384,8 @@ class Uplink:
                 d["health"] = self.health()
             except Exception:  # noqa: BLE001 - health is a report, never a reason to stop
                 pass
+        if self.commands is not None:
+            d["cmd_seq"] = self.commands.seq  # the server stops sending what ran
         body = json.dumps(d).encode()
         return self._signed(REQ_STATUS, "POST", P_STATUS, (body,),
                             (("Content-Type", "application/json"),))
@@ -430,6 +433,14 @@ class Uplink:
             self.stats["acked"] += self.log.acked - before
             if req.kind == REQ_STATUS:
                 self._status_at = now_ms
+                cm = self.commands
+                cmds = d.get("commands")
+                if cm is not None and isinstance(cmds, list) and cmds:
+                    try:
+                        cm.handle(cmds)  # after the clock was set from this very answer
+                    except Exception:  # noqa: BLE001 - a command bug must not stop uploads
+                        pass
+                    self._status_at = None  # report the new seq with the next request
             return self._out(OK)
         code = ""
         t = None

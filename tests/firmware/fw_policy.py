@@ -406,3 +406,18 @@ def test_a_denied_decision_cannot_carry_an_unlock_even_if_asked():
     assert d.unlock_s == 0 and not d.flagged and d.beep == policy.BEEP_DENY
     d = policy.Decision(True, reasons.OK, 0, 5)
     assert d.unlock_s == 5 and d.beep == policy.BEEP_OK
+
+
+def test_remote_lockdown_lets_only_exempt_roles_pass_both_ways():
+    s = Settings()
+    s.lockdown = True  # set by app/remote.py, never by a bundle
+    for direction in (IN, OUT):
+        assert_denied(decide(direction=direction, s=s), reasons.LOCKDOWN)
+        d = decide(p=FakePass(role=roles.MEDICAL), direction=direction, s=s)
+        assert d.allow and d.reason == reasons.OK_EXEMPT
+    # a fever still comes first
+    assert decide(temp=policy.Reading(38.5, 37.0, 22.0), s=s).reason == reasons.FEVER
+    s2 = Settings({"exempt_roles": [roles.MEDICAL]})
+    s2.lockdown = True
+    assert_denied(decide(p=FakePass(role=roles.SUPPLY), s=s2), reasons.LOCKDOWN)
+    assert not Settings().lockdown

@@ -17,7 +17,7 @@ from ninja.security.base import AuthBase
 from pydantic import Field
 
 from .. import hmacauth
-from . import apierrors, bundlesvc, dblock, health, ingest, peers
+from . import apierrors, bundlesvc, dblock, health, ingest, peers, remote
 from .apierrors import ApiError as _Err
 from .apierrors import error as _error
 from .deviceauth import DeviceAuthError, authenticate, consume_signature
@@ -80,6 +80,7 @@ class StatusIn(Schema):
     uptime_s: int = Field(0, ge=0, le=2**40)
     nonce: str = Field("", max_length=64, pattern=r"^[\x20-\x7e]*$",
                        description="random text; makes a time-sync request unique")
+    cmd_seq: int | None = Field(None, ge=0, le=U32, description="last remote command the device accepted")
     health: dict | None = Field(None, description="device health (app/health.py): rssi, heap_free, sensor, "
                                                   "scanner, last_error, fire, held, release; each field is "
                                                   "stored when valid and ignored otherwise (docs/uplink.md)")
@@ -91,6 +92,8 @@ class StatusOut(Schema):
     acked_seq: int
     peer_seq: int = Field(description="highest Event id among the passages of the other gates of the "
                                       "community (GET /passages cursor space), 0 when none")
+    commands: list[dict] = Field([], description="signed staff commands for this device (docs/uplink.md): "
+                                                 "seq, kind, exp, by, sig")
 
 
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut}
@@ -211,9 +214,11 @@ def post_status(
             log_used_pct=payload.log_used_pct, log_near_full=payload.log_near_full, uptime_s=payload.uptime_s,
             last_seen=timezone.now(), last_addr=request.META.get("REMOTE_ADDR", "")[:64],
             last_skew_s=getattr(request, "gatepass_skew", 0), **health.fields(payload.health))
+        remote.acknowledge(device, payload.cmd_seq)
+        commands = remote.pending(device, payload.cmd_seq)
     acked, version = _device_state(device)
     return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked,
-            "peer_seq": peers.peer_seq(device)}
+            "peer_seq": peers.peer_seq(device), "commands": commands}
 
 
 @api.get(

@@ -260,6 +260,8 @@ class Device(models.Model):
                                      help_text="usb (USB deploy) or the OTA release state")
     offline_alert_at = models.DateTimeField(null=True, blank=True, editable=False,
                                             help_text="when the last offline alert was raised")
+    cmd_seq = models.PositiveBigIntegerField(default=0, editable=False,
+                                             help_text="last remote command the device accepted (its heartbeat)")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -273,7 +275,7 @@ class Device(models.Model):
                  "log_used_pct", "log_near_full", "uptime_s", "acked_seq", "max_seq", "events_total",
                  "lost_total", "crc_errors", "auth_failures", "last_auth_failure", "last_auth_failure_at",
                  "rssi", "heap_free", "sensor_status", "scanner_status", "last_error", "fire_active",
-                 "relay_held", "release_state", "offline_alert_at")
+                 "relay_held", "release_state", "offline_alert_at", "cmd_seq")
 
     def save(self, *args, **kwargs):
         if not self._state.adding and kwargs.get("update_fields") is None:
@@ -291,6 +293,34 @@ class Device(models.Model):
                 raise ValueError
         except ValueError:
             raise ValidationError({"secret": "hex of at least 16 bytes"})
+
+
+class RemoteCommand(models.Model):
+    """A staff command for one gate (server/remote.py), delivered signed in its heartbeat
+    answers until the device reports it (cmd_seq) or it expires."""
+
+    KINDS = ("open", "lockdown", "lockdown_off", "release", "release_off", "reboot")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="commands")
+    seq = models.PositiveBigIntegerField(help_text="per device, increasing: the device refuses any seq it has seen")
+    kind = models.CharField(max_length=16)
+    created_by = models.ForeignKey(dj_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="first sent in a heartbeat answer")
+    done_at = models.DateTimeField(null=True, blank=True, help_text="the device reported it (cmd_seq)")
+
+    class Meta:
+        ordering = ["-created_at", "-seq"]
+        constraints = [models.UniqueConstraint(fields=["device", "seq"], name="remotecommand_unique_seq")]
+
+    @property
+    def state(self) -> str:
+        if self.done_at is not None:
+            return "done"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "sent" if self.delivered_at is not None else "pending"
 
 
 class Event(models.Model):

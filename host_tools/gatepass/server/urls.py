@@ -14,6 +14,7 @@ staff = [
     path("events/", views.events, name="events"),
     path("events.csv", views.events_csv, name="events_csv"),
     path("devices/", views.devices, name="devices"),
+    path("devices/<str:pk>/command", views.device_command, name="device_command"),
     path("rules/", views.rules, name="rules"),
     path("rules/quarantine/<int:pk>/lift", views.quarantine_lift, name="quarantine_lift"),
     path("passes/", views.passes, name="passes"),

@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import bundlesvc, forms, health
+from . import bundlesvc, forms, health, remote
 from .ingest import reasons, record
 from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, Device, Event, Gap, Pass, Person,
+                     RemoteCommand,
                      Quarantine, Unit)
 
 staff_required = user_passes_test(lambda u: u.is_active and u.is_staff)
@@ -279,8 +280,36 @@ def devices(request):
             "gaps": Gap.objects.filter(device=d).count(),
         })
     failures = AuthFailure.objects.order_by("-at")[:50]
+    commands = RemoteCommand.objects.filter(device__community=c).select_related("device", "created_by")[:30]
     return render(request, "gatepass/devices.html", _ctx(
-        request, c, rows=rows, failures=failures, bundle_version=version, refresh=30))
+        request, c, rows=rows, failures=failures, bundle_version=version, refresh=30, commands=commands,
+        command_kinds=RemoteCommand.KINDS))
+
+
+COMMAND_TEXT = {"open": "open the door once", "lockdown": "lock down (only exempt roles pass)",
+                "lockdown_off": "end the lockdown", "release": "EMERGENCY RELEASE (door unlocked until ended)",
+                "release_off": "end the emergency release", "reboot": "reboot"}
+
+
+@login_required
+@require_POST
+def device_command(request, pk: str):
+    """A remote command for one gate of the current community (staff accounts only)."""
+    c = community_for(request)
+    d = get_object_or_404(Device, pk=pk)
+    if not request.user.is_staff:
+        messages.error(request, "Only staff accounts may send commands to gates.")
+        return redirect("gatepass:devices")
+    if c is None or d.community_id != c.pk:
+        raise Http404("no such device in this community")
+    kind = request.POST.get("kind", "")
+    if kind not in RemoteCommand.KINDS:
+        messages.error(request, "Unknown command.")
+        return redirect("gatepass:devices")
+    cmd = remote.issue(d, kind, request.user)
+    messages.success(request, "%s: %s (command %d) goes out with the gate's next heartbeat, within %d s or "
+                              "dropped." % (d.gate, COMMAND_TEXT[kind], cmd.seq, remote.TTL_S))
+    return redirect("gatepass:devices")
 
 
 @login_required
