@@ -188,7 +188,8 @@ class Remote:
         for c in cmds[:MAX_PER_ANSWER]:
             code, result = self.check(c)
             seq = c.get("seq") if isinstance(c, dict) else 0
-            seq = seq if _is_int(seq) else 0
+            if not isinstance(seq, int):
+                seq = 0
             by = c.get("by") if isinstance(c, dict) else 0
             if result == DONE:
                 self.seq = seq
