@@ -18,7 +18,7 @@ package("app", files=(
     "__init__.py", "aio.py", "alarms.py", "base45.py", "board.py", "bundle.py", "cbor.py",
     "clock.py", "config.py", "cose.py", "eventlog.py", "flash.py", "fsutil.py", "gate.py", "health.py",
     "httpc.py", "lists.py", "p256.py", "p256n.py", "passes.py", "peers.py", "policy.py",
-    "reasons.py", "record.py", "roles.py", "settings.py", "thermo.py", "uplink.py",
+    "reasons.py", "record.py", "remote.py", "roles.py", "settings.py", "thermo.py", "uplink.py",
     "uplinktask.py",
 ))
 
