@@ -1,7 +1,7 @@
 """The uplink asyncio task: Wi-Fi up -> signed requests -> answers -> cursor, clock, bundle,
 the other gates' passages.
 
-    t = uplinktask.start(cfg, log, clock, store, wifi=wifi, idle=gate.idle)  # main.py
+    t = uplinktask.build(cfg, log, clock, store, wifi, idle=gate.idle)  # main.py; then t.run() as a task
 
 Protocol decisions live in app/uplink.py (testable without I/O); this module only
 waits, sends and sleeps. It never blocks the gate for long: the DNS lookup and the
@@ -227,11 +227,3 @@ def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_s
     # no bundle key configured: every bundle would be refused (and alarm) - do not fetch
     up.fetch_bundles = store is not None and bool(cfg.bundle_keys)
     return UplinkTask(up, http, store, wifi, idle, peers=peer_sync)
-
-
-def start(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_sync=None, **kw):
-    """build() and schedule it on the running loop; returns the UplinkTask or None."""
-    t = build(cfg, log, clock, store, wifi, idle, firmware, peer_sync, **kw)
-    if t is not None:
-        asyncio.create_task(t.run())
-    return t

@@ -216,7 +216,7 @@ def test_policy_accepts_the_real_pass_class():
     assert not d.allow and d.reason == reasons.MODE_CONTROL
 
 
-@pytest.mark.parametrize("doc_path", ["docs/reason-codes.md", "README.md"])
+@pytest.mark.parametrize("doc_path", ["docs/reason-codes.md"])
 def test_reason_codes_doc_lists_every_code_with_its_name_and_message(doc_path):
     from pathlib import Path
 

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from ..mp.fw import settings as fw_settings
 from .keys import IssuerKey
 
 TAG_SIGN1 = 18
@@ -40,10 +41,26 @@ ALG_ES256 = -7
 B_VERSION, B_ISSUED, B_COMMUNITY, B_MODE, B_THRESHOLD = 1, 2, 3, 4, 5
 B_REVOKED, B_QUARANTINED, B_SETTINGS, B_KEYS = 6, 7, 8, 9
 
-MODES = ("prevention", "control", "sealed")
+MODES = fw_settings.MODES
 PID_LEN = 8
 # settings carried in their own keys (4, 5), never in the settings map
 _OWN_KEYS = ("mode", "threshold")
+
+
+def check_device_settings(overrides) -> dict:
+    """Validate device setting overrides exactly as the device will; returns the complete
+    canonical map without mode and threshold (those travel in bundle keys 4 and 5)."""
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, dict):
+        raise ValueError("device settings must be a JSON object")
+    for k in _OWN_KEYS:
+        if k in overrides:
+            raise ValueError("set %s on the community, not in device settings" % k)
+    full = fw_settings.validate(overrides)
+    for k in _OWN_KEYS:
+        full.pop(k, None)
+    return full
 
 
 class BundleError(ValueError):

@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from ..mp.fw import roles as fw_roles
 from .keys import IssuerKey
 
 PREFIX = "GP1:"
-# same numbers as firmware/app/roles.py (tests check they agree)
-ROLES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency")
+# role names: firmware/app/roles.py (one source)
+ROLES = fw_roles.NAMES
 DIR_IN = 1
 DIR_OUT = 2
 DIR_NAMES = {"in": DIR_IN, "out": DIR_OUT}

@@ -28,26 +28,8 @@ _checked: dict[str, float] = {}
 _checked_lock = threading.Lock()
 
 
-def _fw_settings():
-    from ..mp.fw import settings  # firmware/app/settings.py: the device's own validation
-
-    return settings
-
-
-def check_settings(overrides) -> dict:
-    """Validate device setting overrides exactly as the device will; returns the complete
-    canonical map without mode and threshold (those travel in bundle keys 4 and 5)."""
-    if overrides is None:
-        overrides = {}
-    if not isinstance(overrides, dict):
-        raise ValueError("device settings must be a JSON object")
-    for k in bundles._OWN_KEYS:
-        if k in overrides:
-            raise ValueError("set %s on the community, not in device settings" % k)
-    full = _fw_settings().validate(overrides)
-    for k in bundles._OWN_KEYS:
-        full.pop(k, None)
-    return full
+# device setting overrides checked as the device will (no Django: issuing/bundles.py)
+check_settings = bundles.check_device_settings
 
 
 def signing_key(community) -> keys.IssuerKey:

@@ -21,8 +21,10 @@ import sys
 
 import click
 
+from ..mp.fw import settings as _fw_settings
 from . import setup
 
+MODES = _fw_settings.MODES  # community modes: firmware/app/settings.py
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
@@ -262,7 +264,7 @@ def staff_cmd(ctx, username, password, superuser):
 @server_group.command("community")
 @click.argument("cid")
 @click.argument("name")
-@click.option("--mode", type=click.Choice(["prevention", "control", "sealed"]), default="prevention")
+@click.option("--mode", type=click.Choice(MODES), default=MODES[0])
 @click.option("--threshold", type=click.FloatRange(35.0, 40.0), default=37.3, show_default=True)
 @click.option("--retention-days", type=click.IntRange(min=1), default=90, show_default=True)
 @click.pass_context
@@ -274,7 +276,7 @@ def community_cmd(ctx, cid, name, mode, threshold, retention_days):
 
     if Community.objects.filter(pk=cid).exists():
         raise click.ClickException("community %r exists already (its settings are on the Rules page)" % cid)
-    c = add_community(cid, name, ["prevention", "control", "sealed"].index(mode), int(round(threshold * 100)),
+    c = add_community(cid, name, MODES.index(mode), int(round(threshold * 100)),
                       retention_days)
     click.echo(json.dumps({"community": c.id, "bundle_key": bundlesvc.bundle_public(c)}, indent=2))
 

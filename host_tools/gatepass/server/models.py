@@ -15,12 +15,14 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-MODE_PREVENTION, MODE_CONTROL, MODE_SEALED = 0, 1, 2
-MODE_CHOICES = [(MODE_PREVENTION, "prevention"), (MODE_CONTROL, "control"), (MODE_SEALED, "sealed")]
+from ..mp.fw import roles as fw_roles  # one source: firmware/app/roles.py and settings.py
+from ..mp.fw import settings as fw_settings
+
+MODE_PREVENTION, MODE_CONTROL, MODE_SEALED = fw_settings.MODE_PREVENTION, fw_settings.MODE_CONTROL, fw_settings.MODE_SEALED
+MODE_CHOICES = list(enumerate(fw_settings.MODES))
 DIR_IN, DIR_OUT = 1, 2
 DIRECTION_CHOICES = [(DIR_IN, "in"), (DIR_OUT, "out")]
-ROLE_CHOICES = [(0, "resident"), (1, "medical"), (2, "epidemic"), (3, "supply"), (4, "sanitation"),
-                (5, "property"), (6, "emergency")]
+ROLE_CHOICES = list(enumerate(fw_roles.NAMES))
 DIRS_CHOICES = [(1, "in"), (2, "out"), (3, "in,out")]
 QUARANTINE_DAYS = 14
 U16 = [MinValueValidator(0), MaxValueValidator(0xFFFF)]
@@ -94,19 +96,16 @@ class Community(models.Model):
             adding = False
         else:
             adding = self._state.adding
+        # the version bump is a service's job: signals.py bumps on post_save when this is set
+        self._bundle_changed = changed and not adding
         super().save(*args, **kwargs)
-        if changed and not adding:
-            from . import bundlesvc
-
-            bundlesvc.bump(self.pk)
-            self.bundle_version = type(self).objects.values_list("bundle_version", flat=True).get(pk=self.pk)
         self._loaded = {f: getattr(self, f) for f in self.BUNDLE_FIELDS}
 
     def clean(self):
-        from . import bundlesvc
+        from ..issuing import bundles  # pure: the device's own settings validation, no services
 
         try:
-            bundlesvc.check_settings(self.device_settings)
+            bundles.check_device_settings(self.device_settings)
         except ValueError as e:
             raise ValidationError({"device_settings": str(e)})
 

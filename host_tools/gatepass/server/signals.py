@@ -1,14 +1,23 @@
 """Bundle version bumps for changes made through the ORM (admin, staff pages, shell).
 
-Community edits bump in Community.save(); here: quarantines, issuer keys and passes
-whose revoked state changes. Bulk queryset updates bypass signals: code doing them must
+Here: community edits of bundle fields (Community.save() marks them), quarantines, issuer
+keys and passes whose revoked state changes. Models never import services: the bumps are
+made here. Bulk queryset updates bypass signals: code doing them must
 call bundlesvc.bump() itself (the staff views do).
 """
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import bundlesvc
-from .models import IssuerKey, Pass, Quarantine
+from .models import Community, IssuerKey, Pass, Quarantine
+
+
+@receiver(post_save, sender=Community)
+def _community_saved(sender, instance, **kwargs):
+    if getattr(instance, "_bundle_changed", False):
+        instance._bundle_changed = False
+        bundlesvc.bump(instance.pk)
+        instance.bundle_version = Community.objects.values_list("bundle_version", flat=True).get(pk=instance.pk)
 
 
 @receiver(post_save, sender=Quarantine)

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ..mp.fw import roles
 from . import bundlesvc, forms, health, remote
 from .ingest import reasons, record
 from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, Device, Event, Gap, Pass, Person,
@@ -27,7 +28,7 @@ from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, De
                      Quarantine, Unit)
 
 staff_required = user_passes_test(lambda u: u.is_active and u.is_staff)
-ROLE_NAMES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency")
+ROLE_NAMES = roles.NAMES
 PAGE = 100
 ONLINE_S = health.OFFLINE_S  # a device not heard from for this long shows as offline
 
