@@ -25,8 +25,12 @@ Order at boot, each step failing safe:
  7. clock (never behind the log), event log, lists, anti-passback, gate; K_BOOT,
     K_CONFIG when the config changed, K_SENSOR_FAULT per failed device
  8. watchdog started; fed only while every task lives and the gate loop beats
-Any exception that escapes: relay.safe() (a fire release still wins), K_ERROR logged, the
-watchdog resets the board.
+App.setup() runs them as seven small methods: step_safe_mode (1), step_profile (2),
+step_devices (3-5), step_config (6), step_gate (7: clock, log, gate), step_bundle (the
+stored bundle; later ones built in full before they are stored, all or nothing) and
+step_uplink. Any exception that escapes, in setup() (a MemoryError included) or serve():
+relay.safe() (a fire release still wins), K_ERROR logged once the log exists, and the
+watchdog (started if setup() failed before it existed, never fed) resets the board.
 """
 import asyncio
 import binascii
@@ -168,6 +172,13 @@ class App:
         self.gate = None
         self.wdt = None
         self.store = None
+        self._wall = None  # setup() arguments and what one step hands the next
+        self._cause = None
+        self._wifi = "auto"
+        self._settings = None
+        self._keys = None
+        self._text = None
+        self._plan = None
         self.wifi = None
         self.uplink = None
         self.remote = None  # app.remote.Remote when a server is configured
@@ -202,7 +213,10 @@ class App:
             self.relay.safe()
         if self.dead is None:
             self.dead = name
-            self.error = "%s: %r" % (name, exc)
+            try:
+                self.error = "%s: %r" % (name, exc)
+            except Exception:  # noqa: BLE001 - e.g. no heap left to format it
+                self.error = name
             g = self.gate
             if g is not None:
                 g.last_error = exc
@@ -210,6 +224,13 @@ class App:
                 try:
                     g.show(_gate.SHOW_FAULT, reasons.message(reasons.INTERNAL_ERROR))
                 except Exception:  # noqa: BLE001
+                    pass
+            elif self.log is not None:  # setup() failed after the log, before the gate
+                try:
+                    self.log.append(record.K_ERROR, reasons.INTERNAL_ERROR, 0, record.NO_ROLE,
+                                    None, record.NO_TEMP, record.NO_TEMP, record.NO_TEMP,
+                                    reasons.INTERNAL_ERROR)
+                except Exception:  # noqa: BLE001 - a broken log must not stop the handler
                     pass
             try:
                 print("gatepass: %s died: %r; watchdog reset follows" % (name, exc))
@@ -309,91 +330,136 @@ class App:
         machine.reset()
 
     def crash(self, exc):
-        """The global exception handler: door locked, error logged."""
+        """The global exception handler (setup() and serve()): door locked, error logged,
+        and the watchdog started if setup() failed before it existed: it is never fed, so
+        it resets the board (WDT_MS later) whatever state the failure left."""
         self.status = CRASHED
         self.fatal("main", exc)
+        if self.wdt is None:
+            try:
+                self.wdt = machine.WDT(timeout=WDT_MS)
+            except Exception:  # noqa: BLE001 - no watchdog to be had: reset at once
+                machine.reset()
 
     def setup(self, wall=None, reset_cause=None, wifi="auto"):
-        """See setup() below."""
-        app = self
-        root = self.root
-        if _exists(path(root, SAFE_FLAG)):
-            raw = None
-            try:
-                with open(path(root, BOARD)) as f:
-                    raw = json.loads(f.read())
-            except (OSError, ValueError):
-                pass
-            app.relay = _relay_only(raw)
-            return app._stop(SAFE_MODE, "/%s exists: app not started (delete it to run)" % SAFE_FLAG)
+        """See setup() below: the seven steps of the module docstring, in order, each a
+        small method that either builds its part or stops the app (status set, door
+        locked). Any exception (a MemoryError included) goes to the global handler:
+        door locked, K_ERROR logged when the log exists, the watchdog resets the board."""
+        self._wall = wall
+        self._cause = reset_cause
+        self._wifi = wifi
+        try:
+            for step in (self.step_safe_mode, self.step_profile, self.step_devices,
+                         self.step_config, self.step_gate, self.step_bundle, self.step_uplink):
+                step()
+                if self.status is not None:
+                    return self
+        except Exception as e:  # noqa: BLE001 - the global handler covers setup() too
+            self.crash(e)
+            return self
+        self.status = RUN
+        return self
 
+    # ---- the seven steps of setup()
+
+    def step_safe_mode(self):
+        """1. /safemode flag file -> safe mode, the relay alone held locked."""
+        if not _exists(path(self.root, SAFE_FLAG)):
+            return
         raw = None
         try:
-            with open(path(root, BOARD)) as f:
+            with open(path(self.root, BOARD)) as f:
                 raw = json.loads(f.read())
-            profile = board.check(raw)
-        except OSError:
-            return app._stop(PROFILE_ERROR, "/%s missing (gatepass deploy --board ...)" % BOARD)
-        except ValueError as e:
-            app.relay = _relay_only(raw)
-            return app._stop(PROFILE_ERROR, str(e))
-        app.profile = profile
+        except (OSError, ValueError):
+            pass
+        self.relay = _relay_only(raw)
+        self._stop(SAFE_MODE, "/%s exists: app not started (delete it to run)" % SAFE_FLAG)
 
+    def step_profile(self):
+        """2. /board.json loaded and validated (defaults filled in)."""
+        raw = None
+        try:
+            with open(path(self.root, BOARD)) as f:
+                raw = json.loads(f.read())
+            self.profile = board.check(raw)
+        except OSError:
+            self._stop(PROFILE_ERROR, "/%s missing (gatepass deploy --board ...)" % BOARD)
+        except ValueError as e:
+            self.relay = _relay_only(raw)
+            self._stop(PROFILE_ERROR, str(e))
+
+    def step_devices(self):
+        """3-5. relay (locked) and fire input first, the safe-mode button window, then
+        the other devices (a missing sensor/scanner/display is a fault entry)."""
         from drivers import devices
 
+        profile = self.profile
         # the relay (locked) and the fire-alarm input before the button window: an alarm
         # releases the door from the first milliseconds of a boot
         try:
             core = devices.lock_core(profile)
         except Exception as e:  # noqa: BLE001 - e.g. a pin the port refuses
-            app.relay = _relay_only(profile)
-            return app._stop(PROFILE_ERROR, "building devices: %r" % e)
-        app.relay = core[0]
+            self.relay = _relay_only(profile)
+            return self._stop(PROFILE_ERROR, "building devices: %r" % e)
+        self.relay = core[0]
         if _button_held(profile):
-            return app._stop(SAFE_MODE, "safe-mode button held: app not started")
-
+            return self._stop(SAFE_MODE, "safe-mode button held: app not started")
         try:
             dev = devices.build(profile, True, core)
         except Exception as e:  # noqa: BLE001 - e.g. a pin the port refuses
-            return app._stop(PROFILE_ERROR, "building devices: %r" % e)
-        app.dev = dev
-        app.relay = dev.relay
-        ind = dev.indicator
-        data = path(root, DATA)
-        _mkdir(data)
+            return self._stop(PROFILE_ERROR, "building devices: %r" % e)
+        self.dev = dev
+        self.relay = dev.relay
+        _mkdir(path(self.root, DATA))
 
+    def step_config(self):
+        """6. /config.json validated -> "Config error" + field on the indicator otherwise."""
+        ind = self.dev.indicator
         try:
-            with open(path(root, CONFIG), "rb") as f:
+            with open(path(self.root, CONFIG), "rb") as f:
                 text = f.read()
         except OSError:
             _show_error(ind, "Config error", "config.json missing")
-            return app._stop(CONFIG_ERROR, "/%s missing (run `gatepass provision`)" % CONFIG)
+            return self._stop(CONFIG_ERROR, "/%s missing (run `gatepass provision`)" % CONFIG)
         try:
             cfg = _config.parse(text.decode())
-            s = _st.Settings(cfg.settings)
-            keys = _keys(cfg.issuer_keys.items())
+            self._settings = _st.Settings(cfg.settings)
+            self._keys = _keys(cfg.issuer_keys.items())
         except (ValueError, UnicodeError) as e:
             msg = str(e)
             _show_error(ind, "Config error", msg)
-            return app._stop(CONFIG_ERROR, msg)
-        app.cfg = cfg
+            return self._stop(CONFIG_ERROR, msg)
+        self.cfg = cfg
+        self._text = text
 
-        clk = _clock.Clock(data + "/clock", now_fn=wall, set_fn=_rtc_set, persist_s=CLOCK_PERSIST_S)
+    def step_gate(self):
+        """7. clock (never behind the log), event log (geometry from the flash plan),
+        lists, anti-passback, gate; K_BOOT and K_SENSOR_FAULT per failed device; the RTC
+        set from the clock's floor."""
+        dev = self.dev
+        cfg = self.cfg
+        s = self._settings
+        data = path(self.root, DATA)
+        clk = _clock.Clock(data + "/clock", now_fn=self._wall, set_fn=_rtc_set,
+                           persist_s=CLOCK_PERSIST_S)
+        self.clock = clk
         fp = _flash_plan(data)  # log geometry and largest bundle from the filesystem's size
-        log = eventlog.EventLog(data + "/log", clk, seg_records=fp["seg_records"],
-                                max_segments=fp["max_segments"], full_policy=s.log_full,
-                                near_pct=int(s.log_near_full_pct), batch=64)  # uplink: 64 records/POST
-        app.clock = clk
-        app.log = log
+        self._plan = fp
+        self.log = eventlog.EventLog(data + "/log", clk, seg_records=fp["seg_records"],
+                                     max_segments=fp["max_segments"], full_policy=s.log_full,
+                                     near_pct=int(s.log_near_full_pct), batch=64)  # uplink: 64/POST
         sensor = dev.sensor
-        g = _gate.Gate(cfg.direction, cfg.community, keys, s, log, clk, _lists.Lists(data),
-                       _lists.Passback(data + "/passback.bin"), dev.relay, ind, dev.scanner,
-                       sensor.read if sensor is not None else None, dev.door)
-        app.gate = g
+        g = _gate.Gate(cfg.direction, cfg.community, self._keys, s, self.log, clk,
+                       _lists.Lists(data), _lists.Passback(data + "/passback.bin"), dev.relay,
+                       dev.indicator, dev.scanner, sensor.read if sensor is not None else None,
+                       dev.door)
+        self.gate = g
+        self._keys = self._settings = None
         sc = dev.scanner
-        if profile["scanner"].get("mode") == "command" and sc is not None:
+        if self.profile["scanner"].get("mode") == "command" and sc is not None:
             g.use_trigger(lambda: sc.trigger(False))
-        cause = machine.reset_cause() if reset_cause is None else reset_cause
+        cause = machine.reset_cause() if self._cause is None else self._cause
         g.boot(cause, dev.faults)
         # after a power-on the RTC says 2000: put the floor time (never behind the log) in
         # it, so TLS certificate dates check out before the first server answer
@@ -402,54 +468,68 @@ class App:
         except Exception as e:  # noqa: BLE001 - an RTC that cannot be set is no reason to stop
             print("gatepass: RTC not set (%r)" % e)
 
-        # the applied bundle (lists already on flash) overrides the config's settings/keys
-        store = _bundle.Store(data, cfg.bundle_keys, cfg.community, log, fp["bundle"])
-        app.store = store
+    def step_bundle(self):
+        """The applied bundle (lists already on flash) overrides the config's settings
+        and keys; later bundles are built in full before they are stored (all or
+        nothing, Store.on_prepare). K_CONFIG when the config changed."""
+        g = self.gate
+        data = path(self.root, DATA)
+        store = _bundle.Store(data, self.cfg.bundle_keys, self.cfg.community, self.log,
+                              self._plan["bundle"])
+        self.store = store
         try:
             b = store.load()
             if b is not None:
-                g.apply_bundle(b)
+                g.prepare_bundle(b)()
+        except MemoryError:
+            raise  # not the bundle's fault: the global handler resets and tries again
         except Exception as e:  # noqa: BLE001 - a bundle this firmware cannot use
             g.last_error = e
             g.log_event(record.K_ERROR, record.F_URGENT, reasons.MALFORMED)
             print("gatepass: stored bundle not applied (%r): config settings in force" % e)
-        store.on_apply.append(g.apply_bundle)
-
-        crc, changed = _config_changed(data, text)
+        store.on_prepare.append(g.prepare_bundle)
+        crc, changed = _config_changed(data, self._text)
+        self._text = None
         if changed:
             g.log_event(record.K_CONFIG, aux=crc & 0xFFFF)
 
+    def step_uplink(self):
+        """The uplink task (and Wi-Fi) when the config names a server; health reports;
+        "ready" on the display."""
+        cfg = self.cfg
+        g = self.gate
+        dev = self.dev
         if cfg.server_url:
             from app import uplinktask
 
+            wifi = self._wifi
             if wifi == "auto":
                 from drivers.wifi import WiFi
 
                 wifi = WiFi(cfg.wifi_ssid, cfg.wifi_password)
-            app.wifi = wifi
+            self.wifi = wifi
             from app import peers as _peers
 
             # the other gates' passages keep anti-passback right across entrance and exit
-            sync = _peers.Peers(data + "/peers.cur", g.note_passage)
-            app.uplink = uplinktask.build(cfg, log, clk, store, wifi, idle=g.idle,
-                                          firmware=_firmware_version(root), peer_sync=sync)
-            if app.uplink is not None:
+            sync = _peers.Peers(path(self.root, DATA) + "/peers.cur", g.note_passage)
+            self.uplink = uplinktask.build(cfg, self.log, self.clock, self.store, wifi,
+                                           idle=g.idle, firmware=_firmware_version(self.root),
+                                           peer_sync=sync)
+            if self.uplink is not None:
                 from app import health, remote
 
-                app.uplink.up.health = health.Health(
-                    g, dev.faults, wifi, dev.fire, dev.relay, health.release_state(root),
-                    lambda: app.error).report
+                self.uplink.up.health = health.Health(
+                    g, dev.faults, wifi, dev.fire, dev.relay, health.release_state(self.root),
+                    lambda: self.error).report
                 # staff commands in the signed heartbeat answers; a persisted lockdown or
                 # emergency release is back in force from here on
-                rc = remote.Remote(cfg.device_id, cfg.secret, clk, data + "/remote.bin", log,
-                                   dev.relay, g)
-                store.on_apply.append(rc.reapply)
-                app.uplink.up.commands = rc
-                app.remote = rc
+                rc = remote.Remote(cfg.device_id, cfg.secret, self.clock,
+                                   path(self.root, DATA) + "/remote.bin", self.log, dev.relay, g)
+                self.store.on_apply.append(rc.reapply)
+                self.uplink.up.commands = rc
+                self.remote = rc
         if not dev.faults:
-            ind.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
-        app.status = RUN
-        return app
+            dev.indicator.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
 
 
 def _flash_plan(data):
@@ -518,8 +598,9 @@ def setup(root="/", wall=None, reset_cause=None, wifi="auto"):
     giving port-epoch seconds (default time.time); `reset_cause`: overrides
     machine.reset_cause(); `wifi`: "auto" builds drivers.wifi.WiFi from the config when
     it names a server, None means a network that is always up (the simulator), or a
-    WiFi-like object. Returns an App whose status is RUN, SAFE_MODE, PROFILE_ERROR or
-    CONFIG_ERROR."""
+    WiFi-like object. Returns an App whose status is RUN, SAFE_MODE, PROFILE_ERROR,
+    CONFIG_ERROR or CRASHED (an exception in a step: door locked, logged, watchdog
+    started and never fed)."""
     return App(root).setup(wall, reset_cause, wifi)
 
 

@@ -541,6 +541,9 @@ class Store:
         self.log = log
         self.max_bytes = max_bytes if max_bytes < MAX_BYTES else MAX_BYTES
         self.on_apply = []
+        # callables b -> commit(): build what applying b needs (may raise), then commit()
+        # (allocates nothing) runs once b is stored: see apply()
+        self.on_prepare = []
         self.current = None
         self.rejected = 0
         self.last_result = None
@@ -679,12 +682,17 @@ class Store:
                 pass
             _remove(self._p(DOWNLOAD))
             return self._reject(e, v)
+        # all or nothing: whatever the new bundle needs in RAM is built before it becomes
+        # the stored one (a MemoryError here leaves the old bundle in force everywhere)
+        staged = [f(b) for f in self.on_prepare]
         os.rename(self._p(DOWNLOAD), self._p(NEW))
         b.src = self._p(NEW)
         self._commit(b)
         b.src = self._p(CURRENT)
         self.current = b
         self.last_result = (APPLIED, b.version)
+        for c in staged:
+            c()
         self._log(APPLIED, b.version)
         for f in self.on_apply:
             f(b)

@@ -254,13 +254,25 @@ class Gate:
             self.apb.record(pid, direction, t, PEER_SLACK_S)
 
     def apply_bundle(self, b):
-        """Swap in what an applied bundle says (bundle.Store.on_apply calls this after
-        the store wrote the lists and logged K_BUNDLE): b has version, make_settings()
-        and issuer_keys() -> {kid: pub65} (empty: keep the configured keys). A key that
-        is not a valid point is skipped; if none is valid the current keys stay."""
+        """Swap in what an applied bundle says: prepare_bundle(b) then its commit."""
+        self.prepare_bundle(b)()
+
+    def prepare_bundle(self, b):
+        """Build everything an applied bundle changes (settings, measuring parameters,
+        issuer keys and their tables: the allocation-heavy part, which may raise
+        MemoryError) without touching the gate; returns commit(), which swaps it all in
+        at once and allocates nothing. bundle.Store calls this before it writes the
+        bundle (Store.on_prepare) and commit() after, so a failure leaves the old bundle
+        in force everywhere, never half of each.
+
+        b has version, make_settings() and issuer_keys() -> {kid: pub65} (empty: keep the
+        configured keys). A key that is not a valid point is skipped (logged); if none is
+        valid the current keys stay."""
         s = b.make_settings()
         params = thermo.Params.from_settings(s)
         pubs = b.issuer_keys()
+        keys = None
+        bad = 0
         if pubs:
             from app import p256
 
@@ -273,13 +285,25 @@ class Gate:
                 try:
                     keys[kid] = p256.PublicKey(pubs[kid])
                 except ValueError:
-                    self.log_event(record.K_ERROR, record.F_URGENT, reasons.UNKNOWN_KID)
-            if keys:
+                    bad += 1
+            if not keys:
+                keys = None
+        version = b.version
+        full = s.log_full
+        near = int(s.log_near_full_pct)
+
+        def commit():
+            if keys is not None:
                 self.keys = keys
-        self.settings = s
-        self.params = params
-        self._apply_log_settings()
-        self.bundle_version = b.version
+            self.settings = s
+            self.params = params
+            log = self.log
+            log.full_policy = full
+            log.near_pct = near
+            self.bundle_version = version
+            for _ in range(bad):
+                self.log_event(record.K_ERROR, record.F_URGENT, reasons.UNKNOWN_KID)
+        return commit
 
     def use_trigger(self, fn):
         """A command-triggered scanner: `fn()` starts one scan session (see tick())."""

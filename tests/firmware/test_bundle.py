@@ -56,7 +56,7 @@ class Device:
         self.gate = Gate(direction, COMMUNITY, {ikey.kid: p256.PublicKey(ikey.pub65)},
                          fwsettings.Settings(), self.log, self.clock, lists.Lists(self.dir),
                          lists.Passback(self.dir + "/passback.bin", 64))
-        self.store.on_apply.append(self.gate.apply_bundle)
+        self.store.on_prepare.append(self.gate.prepare_bundle)
 
     def bundle_records(self):
         return [record.decode(r) for r in self.log.records() if r[8] == record.K_BUNDLE]
@@ -376,3 +376,61 @@ def test_key_tables_are_built_once_and_kept_across_bundles(tmp_path, bkey, ikey)
     other = keys.from_scalar(0xABCDEF, kid=ikey.kid)  # the kid now names another key
     assert dev.store.apply(bundles.build(bkey, content(ikey, keys=[(other.kid, other.pub65)]), 4, NOW))[0] == 0
     assert dev.gate.keys[ikey.kid] is not issuer_before and dev.gate.keys[ikey.kid].pub == other.pub65
+
+
+def test_apply_is_all_or_nothing_when_the_heap_runs_out(unix_mpy, bkey, ikey):
+    """MemoryError injected at every allocation-heavy step of a bundle apply (decode,
+    ES256 check, settings, the new issuer key's table, the lists), by leaving more and more
+    heap free on the unix port (a fixed heap; the wasm port grows its own): after each
+    attempt the store and the gate are both on the new bundle or both on the old one."""
+    # six new issuer keys: their tables are the biggest part of applying this bundle
+    others = [keys.from_scalar(0x5151515 + i, kid=b"issuer-%d" % (i + 2)) for i in range(6)]
+    other = others[0]
+    data = bundles.build(bkey, content(ikey, revoked=[b"R" * 8], quarantined=[(3, 1, 0)], mode=1,
+                                       settings={"unlock_s": 9},
+                                       keys=[(k.kid, k.pub65) for k in others]), 3, NOW)
+    code = """
+import gc
+import fw_gate
+from app import bundle, lists
+g = fw_gate.make()
+st = bundle.Store(g.dir, {%r: %r}, %r, g.log)
+st.on_prepare.append(g.prepare_bundle)
+DATA = %r
+out = []
+FREES = [1024, 4096, 16384, 65536] + list(range(131072, 600000, 2048))
+for free in FREES:
+    gc.collect()
+    filler = [None] * 2000
+    i = 0
+    try:
+        while gc.mem_free() > free + 2048 and i < 2000:
+            filler[i] = bytearray(2000)
+            i += 1
+    except MemoryError:
+        pass
+    err = 'ok'
+    try:
+        st.apply(DATA)
+    except MemoryError:
+        err = 'MemoryError'
+    filler = None
+    gc.collect()
+    stored = st.current is not None and st.current.version == 3
+    listed = lists.Lists(g.dir).is_revoked(b'RRRRRRRR')
+    gate_new = (g.bundle_version == 3 and g.settings.unlock_s == 9 and g.keys.get(%r) is not None
+                and g.settings.mode == 1)
+    gate_old = g.bundle_version == 0 and g.settings.unlock_s == 5 and g.keys.get(%r) is None
+    out.append((free, err, stored, listed, gate_new, gate_old))
+    if err == 'ok':
+        break
+print(repr(out))
+""" % (bkey.kid, bkey.pub65, COMMUNITY, data, other.kid, other.kid)
+    out = eval(unix_mpy.run(code, heapsize="1M").strip().splitlines()[-1])
+    errors = [o for o in out if o[1] == "MemoryError"]
+    assert len(errors) >= 10, out  # the sweep really failed at many depths
+    assert out[-1][1:] == ("ok", True, True, True, False), out
+    for free, err, stored, listed, gate_new, gate_old in out:
+        # all or nothing: the gate follows exactly the bundle the store holds
+        assert (stored and gate_new) or (not stored and gate_old), (free, err, stored, gate_new)
+        assert listed == stored or (not stored and err == "MemoryError"), (free, listed, stored)
