@@ -54,13 +54,14 @@ def partition_table(app_offset: int = APP_AT) -> bytes:
 
 
 def release_image(chip: str = "esp32", image_chip: str | None = None, project: str = "micropython",
-                  with_table: bool = True) -> bytes:
-    """What micropython.org ships for `chip`: written at flashing.FLASH_OFFSET[chip]."""
+                  with_table: bool = True, frozen: bytes = b"") -> bytes:
+    """What micropython.org ships for `chip`: written at flashing.FLASH_OFFSET[chip].
+    frozen: the frozen module names table of a custom build (make firmware)."""
     ic = image_chip or chip
     dram, iram, drom = ADDRS[ic]
     base = flashing.FLASH_OFFSET[chip]
     boot = esp_image(ic, [(".dram0.bss", dram, b"\x11" * 64), (".iram_loader.text", iram, b"\x22" * 256)])
-    app = esp_image(ic, [(".flash.appdesc", drom, app_desc(project) + b"\x33" * 512),
+    app = esp_image(ic, [(".flash.appdesc", drom, app_desc(project) + frozen + b"\x33" * 512),
                          (".iram0.text", iram, b"\x44" * 1024)])
     img = bytearray(boot.ljust(0x8000 - base, b"\xff"))
     img += partition_table() if with_table else b"\xff" * 0xC00
@@ -139,6 +140,21 @@ def test_cli_check_only(tmp_path):
     assert "refused" in r.output and "esp32s3" in r.output
     r = CliRunner().invoke(cli, ["flash", "--firmware", str(good), "--check-only"])
     assert r.exit_code == 2
+
+
+def test_gatepass_image_with_frozen_app_is_accepted_and_named(tmp_path):
+    """`make firmware` builds MicroPython with firmware/manifest.py frozen in: still a
+    MicroPython image for the chip (accepted), recognised by the frozen module table."""
+    names = b"asyncio/core.py\0gatepass_frozen.py\0app/gate.py\0app/p256n.py\0drivers/relay.py\0"
+    data = release_image("esp32", frozen=names)
+    info = flashing.inspect_firmware(data, "esp32")
+    assert info["gatepass_frozen"] is True and info["project"] == "micropython"
+    assert flashing.inspect_firmware(release_image("esp32"), "esp32")["gatepass_frozen"] is False
+    fw = tmp_path / "gatepass-ESP32_GENERIC-v1.27.0.bin"
+    fw.write_bytes(data)
+    r = CliRunner().invoke(cli, ["flash", "--firmware", str(fw), "--chip", "esp32", "--check-only"])
+    assert r.exit_code == 0, r.output
+    assert "the gatepass image" in r.output and "frozen" in r.output
 
 
 def test_cli_flash_without_a_board_fails_cleanly(tmp_path):

@@ -36,8 +36,9 @@ def command(port, firmware, chip, baud, no_erase, check_only):
             info = flashing.inspect_firmware(data, chip)
         except flashing.FirmwareError as e:
             raise click.ClickException("refused: %s" % e) from None
-        con.print("ok: MicroPython %s (%s, ESP-IDF %s) for %s, written at 0x%x, %d bytes"
-                  % (info["version"], info["project"], info["idf"], chip, info["offset"], info["size"]))
+        con.print("ok: MicroPython %s (%s, ESP-IDF %s) for %s, written at 0x%x, %d bytes%s"
+                  % (info["version"], info["project"], info["idf"], chip, info["offset"], info["size"],
+                     "; the gatepass image (app/ and drivers/ frozen in)" if info["gatepass_frozen"] else ""))
         return
     if not port:
         raise BadInput("--port is required (or --check-only)")
@@ -45,4 +46,8 @@ def command(port, firmware, chip, baud, no_erase, check_only):
         flashing.flash(port, data, chip, baud, erase=not no_erase, say=con.print)
     except flashing.FirmwareError as e:
         raise click.ClickException(str(e)) from None
-    con.print("done: the board restarted into MicroPython. Next: gatepass deploy --port %s --board ..." % port)
+    if flashing.is_gatepass_image(data):
+        con.print("done: the board restarted into the gatepass image (app/ and drivers/ frozen in). "
+                  "Next: gatepass deploy --port %s --board ... (copies boot.py, main.py and the profile)" % port)
+    else:
+        con.print("done: the board restarted into MicroPython. Next: gatepass deploy --port %s --board ..." % port)

@@ -93,7 +93,8 @@ def partitions(table: bytes) -> list[dict]:
 def inspect_firmware(data: bytes, chip: str) -> dict:
     """Check a MicroPython release image for `chip` ("esp32", "esp32s3", ...).
 
-    Returns {"chip", "offset", "size", "version", "project", "idf", "app_offset", "sha256"};
+    Returns {"chip", "offset", "size", "version", "project", "idf", "app_offset", "sha256",
+    "gatepass_frozen"} (the last: a gatepass image with the app frozen in, `make firmware`);
     raises FirmwareError saying what is wrong."""
     if chip not in FLASH_OFFSET:
         raise FirmwareError("chip %s is not supported by gatepass flash (known: %s)"
@@ -129,7 +130,16 @@ def inspect_firmware(data: bytes, chip: str) -> dict:
         raise FirmwareError("%s is %r, not MicroPython" % (what, desc["project"]))
     return {"chip": chip, "offset": base, "size": len(data), "version": desc["version"],
             "project": desc["project"], "idf": desc["idf"], "app_offset": app["offset"],
-            "sha256": hashlib.sha256(data).hexdigest()}
+            "sha256": hashlib.sha256(data).hexdigest(), "gatepass_frozen": is_gatepass_image(app_bytes)}
+
+
+def is_gatepass_image(data: bytes) -> bool:
+    """True for a gatepass image (`make firmware`: app/ and drivers/ frozen by
+    firmware/manifest.py): the frozen module table names the marker module."""
+    return FROZEN_MARKER in data
+
+
+FROZEN_MARKER = b"gatepass_frozen.py"
 
 
 class Flasher:
