@@ -38,19 +38,23 @@ $(MPY_STAMP): tests/mpy/package.json tests/mpy/package-lock.json
 	cd tests/mpy && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# PostgreSQL (server tests, bench-server) and Chromium (staff pages in a real browser)
-# come from Debian's packages; installed only when missing.
+# PostgreSQL (server tests, bench-server), Chromium (staff pages in a real browser), the CJK
+# fonts (WenQuanYi Micro Hei for cards, GNU Unifont for the gate's glyph file) and poppler
+# (pdftoppm: the card test rasterises the PDF) come from Debian; installed only when missing.
+SYSDEPS_APT := postgresql chromium fonts-wqy-microhei unifont poppler-utils
 sysdeps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null; then \
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null \
+	    || ! command -v pdftoppm >/dev/null || [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] \
+	    || [ ! -f /usr/share/unifont/unifont.hex ]; then \
 	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-	  echo "installing postgresql and chromium (Debian packages)"; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql chromium >/dev/null; \
+	  echo "installing $(SYSDEPS_APT) (Debian packages)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSDEPS_APT) >/dev/null; \
 	fi
 
 test: venv mpy-runtime sysdeps
 	$(PY) -m pytest -n 2 -q -p no:randomly $(PYTEST_ARGS)
 
-demo: venv mpy-runtime
+demo: venv mpy-runtime sysdeps
 	$(PY) -m gatepass.demo $(DEMO_ARGS)
 
 bench: venv mpy-runtime

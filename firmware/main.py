@@ -53,6 +53,7 @@ from app.fsutil import write_atomic
 
 BOARD = "board.json"
 CONFIG = "config.json"
+GLYPHS = "glyphs.bin"  # the Chinese display font (gatepass deploy builds it)
 SAFE_FLAG = "safemode"
 DATA = "data"  # log/ (segments), clock, revoked.bin, quarantine.bin, passback.bin,
 #                bundle.cbor (app/bundle.py), config.crc
@@ -432,6 +433,10 @@ class App:
             return self._stop(CONFIG_ERROR, msg)
         self.cfg = cfg
         self._text = text
+        if cfg.lang == "zh" and ind is not None:
+            from drivers import glyphs
+
+            ind.set_lang("zh", glyphs.load(path(self.root, GLYPHS)))  # no file: English stays
 
     def step_gate(self):
         """7. clock (never behind the log), event log (geometry from the flash plan),

@@ -12,6 +12,7 @@ from app.fsutil import write_atomic
 
 PATH = "/config.json"
 _DIRECTIONS = {"in": roles.IN, "out": roles.OUT}
+LANGS = ("zh", "en")
 
 
 def _ca(v):
@@ -96,6 +97,10 @@ class Config:
             raise ConfigError("direction: 'in' or 'out'")
         self.direction = _DIRECTIONS[direction]
         self.board = _text(d, "board", required=False) or "esp32-devkitc"
+        lang = d.get("lang", "zh")
+        if lang not in LANGS:
+            raise ConfigError("lang: one of %s" % ", ".join(LANGS))
+        self.lang = lang  # what the display shows: "zh" (with the glyph file) or "en"
         wifi = d.get("wifi") or {}
         if not isinstance(wifi, dict):
             raise ConfigError("wifi: not an object")
@@ -132,6 +137,7 @@ class Config:
             "gate": self.gate,
             "direction": "in" if self.direction == roles.IN else "out",
             "board": self.board,
+            "lang": self.lang,
             "wifi": self.wifi_ssid,
             "server": self.server_url,
             "issuer_keys": len(self.issuer_keys),

@@ -197,7 +197,7 @@ class Gate:
         if ind is None:
             return
         a, b = wrap(msg, extra, self.cols)
-        ind.show(kind, a, b)
+        ind.show(kind, a, b, msg, extra)  # the whole message: a Chinese display translates it
 
     def log_event(self, kind, flags=0, aux=0, reason=0, role=record.NO_ROLE, pid=None):
         """Log a system event (record.K_*); returns its seq, 0 when not written. Never

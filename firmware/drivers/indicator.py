@@ -7,6 +7,12 @@
 Patterns are tables of (green, red, buzzer, ms) steps played once; then everything is off
 and the display keeps the last text until `clear()`. Display lines are cut to fit
 (128 px = 16 characters of the built-in 8x8 font).
+
+Chinese: `set_lang("zh", font)` with the deploy-built glyph file (drivers/glyphs.py). A
+catalog text (app/reasons.py: reason messages, fixed texts) then shows its Chinese in 16x16
+glyphs, one 16-px row per line, centred; a temperature or any other text whose glyphs the
+file holds (digits always) is drawn in the same font. A message whose Chinese lacks a glyph
+shows its English, and a line that neither font can draw is left empty: never garbage.
 """
 import time
 
@@ -14,6 +20,7 @@ from machine import Pin
 from micropython import const
 
 from app.aio import sleep_ms
+from drivers import glyphs as _glyphs
 
 ALLOW = const(1)
 DENY = const(2)
@@ -41,6 +48,8 @@ class Indicator:
         self._b = mk(buzzer, Pin.OUT, value=self._off) if buzzer is not None else None
         self._disp = display
         self._cols = (display.width // 8) if display is not None else 16
+        self.lang = "en"
+        self.font = None
         self._steps = ()
         self._i = 0
         self._t = time.ticks_ms()
@@ -57,20 +66,28 @@ class Indicator:
         """`s` cut to the display width."""
         return s if len(s) <= self._cols else s[:self._cols]
 
-    def text(self, line1="", line2=""):
+    def set_lang(self, lang, font=None):
+        """"zh" with a glyph font shows the catalog's Chinese; "en" (or no font): English."""
+        self.lang = lang
+        self.font = font
+
+    def text(self, line1="", line2="", msg=None, extra=""):
+        """Show two lines. `msg` and `extra`, when given, are what `line1`/`line2` were
+        wrapped from: in Chinese the message is translated whole (drivers/glyphs.py)."""
         d = self._disp
         if d is None:
             return
         try:
             d.fill(0)
-            d.text(self.fit(line1), 0, 0)
-            d.text(self.fit(line2), 0, 16 if d.height <= 32 else 24)
+            _glyphs.lines(d, self.font if self.lang == "zh" else None, self._cols, line1, line2,
+                          msg, extra)
             d.show()
         except OSError:
             self._disp = None  # display gone: LEDs and buzzer carry on
 
-    def show(self, kind, line1=None, line2=None):
-        """Start pattern `kind` (ALLOW, DENY, FEVER, FAULT, BUSY) and show the text, if any."""
+    def show(self, kind, line1=None, line2=None, msg=None, extra=""):
+        """Start pattern `kind` (ALLOW, DENY, FEVER, FAULT, BUSY) and show the text, if any
+        (`msg`/`extra`: see text())."""
         steps = PATTERNS.get(kind)
         if steps is None:
             raise ValueError("unknown pattern")
@@ -81,7 +98,7 @@ class Indicator:
         g, r, z, _ = steps[0]
         self._set(g, r, z)
         if line1 is not None or line2 is not None:
-            self.text(line1 or "", line2 or "")
+            self.text(line1 or "", line2 or "", msg, extra or "")
 
     @property
     def busy(self):

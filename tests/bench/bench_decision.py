@@ -46,7 +46,7 @@ class _Relay:
 
 
 class _Indicator:
-    def show(self, kind, l1, l2):
+    def show(self, kind, l1, l2, msg=None, extra=""):
         pass
 
     def text(self, l1, l2):

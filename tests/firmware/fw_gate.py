@@ -40,7 +40,7 @@ class Indicator:
     def __init__(self):
         self.shown = []
 
-    def show(self, kind, l1, l2):
+    def show(self, kind, l1, l2, msg=None, extra=""):
         self.shown.append((kind, l1, l2))
 
     def text(self, l1, l2):

@@ -2,7 +2,8 @@
 
 Installs a `micropython` module (const, native, viper, mem_info, ...) and the
 MicroPython `time.ticks_*` / `sleep_ms` / `sleep_us` functions on CPython's `time`,
-with the same 2**30 wrap-around as MicroPython ports. The simulator (gatepass.sim)
+with the same 2**30 wrap-around as MicroPython ports, and `framebuf` (gatepass.mpframebuf,
+pixel-exact monochrome formats). The simulator (gatepass.sim)
 can swap the tick source for a virtual clock. `machine` is not provided here: only
 the simulator provides it, so firmware that touches hardware outside drivers/ fails.
 """
@@ -92,6 +93,10 @@ def install() -> None:
     """Idempotently install the shims into this CPython process."""
     if "micropython" not in sys.modules:
         sys.modules["micropython"] = _micropython_module()
+    if "framebuf" not in sys.modules:
+        from gatepass import mpframebuf
+
+        sys.modules["framebuf"] = mpframebuf
     for name in ("ticks_ms", "ticks_us", "ticks_cpu", "ticks_add", "ticks_diff", "sleep_ms", "sleep_us"):
         setattr(time, name, globals()[name])
     if not hasattr(sys.implementation, "_mpy"):
