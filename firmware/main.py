@@ -54,6 +54,7 @@ from app.fsutil import write_atomic
 BOARD = "board.json"
 CONFIG = "config.json"
 GLYPHS = "glyphs.bin"  # the Chinese display font (gatepass deploy builds it)
+VOICE = "voice.bin"  # the voice module's prompts in GB2312 (gatepass deploy builds it)
 SAFE_FLAG = "safemode"
 DATA = "data"  # log/ (segments), clock, revoked.bin, quarantine.bin, passback.bin,
 #                bundle.cbor (app/bundle.py), config.crc
@@ -306,6 +307,9 @@ class App:
             name = str(self.cfg.gate)[:16] if self.cfg is not None else ""
             self.tasks.append(asyncio.create_task(
                 self.guard("fire", fire.run(alarms.on_fire(g, name)))))
+        v = dev.voice
+        if v is not None and v.prompts:
+            self.tasks.append(asyncio.create_task(self.guard("voice", v.run())))
         await self.supervise()
 
     def stop(self):
@@ -437,6 +441,11 @@ class App:
             from drivers import glyphs
 
             ind.set_lang("zh", glyphs.load(path(self.root, GLYPHS)))  # no file: English stays
+        dv = self.dev.voice
+        if dv is not None:
+            from drivers import voice as _voice
+
+            dv.prompts = _voice.load_prompts(path(self.root, VOICE))  # none: silent
 
     def step_gate(self):
         """7. clock (never behind the log), event log (geometry from the flash plan),
@@ -461,6 +470,7 @@ class App:
                        dev.door)
         self.gate = g
         self._keys = self._settings = None
+        g.voice = dev.voice
         sc = dev.scanner
         if self.profile["scanner"].get("mode") == "command" and sc is not None:
             g.use_trigger(lambda: sc.trigger(False))

@@ -12,7 +12,9 @@ A profile is a dict (JSON in boards/*.json, `load(path)` on the device):
               "forced_ms": 1000},
      "indicator": {"green": 18, "red": 19, "buzzer": 23, "active_high": true},
      "display": {"type": "ssd1306", "addr": 60, "width": 128, "height": 32},  (optional)
-     "fire": {"pin": 32, "contact": "no", "pull": "up"}}  (optional)
+     "fire": {"pin": 32, "contact": "no", "pull": "up"},  (optional)
+     "voice": {"type": "syn6288", "id": 1, "tx": 4, "rx": 13, "busy": 14,
+               "busy_level": 1, "baudrate": 9600}}  (optional; rx and busy optional)
 
 "fire" is a dry contact from the fire alarm panel: while it is active the door is unlocked
 (drivers/fire.py). contact "no" closes on alarm, "nc" opens on alarm (a cut wire then
@@ -71,6 +73,8 @@ SCAN_MODES = ("manual", "command", "continuous", "sensing")
 LOCKS = ("strike", "maglock")
 CONTACTS = ("nc", "no")
 PULLS = ("up", "external")
+VOICES = ("syn6288", "xfs5152")  # GB2312 text-to-speech modules (drivers/voice.py)
+VOICE_BAUDS = (4800, 9600, 19200, 38400)
 
 
 def _is_int(v):
@@ -117,7 +121,7 @@ class _Checker:
         v = sec.get(key, default)
         if v not in options:
             self.add(R_VALUE, secname + "." + key, None,
-                     "%s is not one of %s" % (v, ", ".join(options)))
+                     "%s is not one of %s" % (v, ", ".join([str(o) for o in options])))
             return None
         return v
 
@@ -282,6 +286,24 @@ def validate(profile):
         k.pin(s, "safe_button", "pin", False, pull=low)
         k.number(s, "safe_button", "window_ms", 100, 5000, 1000)
 
+    s = k.section("voice", required=False)
+    if s is not None:
+        k.choice(s, "voice", "type", VOICES)
+        k.pin(s, "voice", "tx", True)
+        k.pin(s, "voice", "rx", False, required=False)
+        k.pin(s, "voice", "busy", False, required=False)
+        k.number(s, "voice", "busy_level", 0, 1, 1)
+        k.choice(s, "voice", "baudrate", VOICE_BAUDS, 9600)
+        if k.chip:
+            v = s.get("id")
+            scanner = profile.get("uart")
+            if v == 0:
+                k.add(R_CONSOLE, "voice.id", None, "UART0 is the REPL console: use 1 or 2")
+            elif isinstance(scanner, dict) and v == scanner.get("id"):
+                k.add(R_CONFLICT, "voice.id", None, "UART%s already drives the scanner" % v)
+            else:
+                k.choice(s, "voice", "id", k.chip["uarts"])
+
     s = k.section("display", required=False)
     if s is not None:
         k.choice(s, "display", "type", ("ssd1306",))
@@ -301,13 +323,13 @@ def warnings(profile):
     c = CHIPS.get(chip) if isinstance(chip, str) else None
     if c is None:
         return out
-    for secname in ("door", "indicator", "i2c", "uart"):
+    for secname in ("door", "indicator", "i2c", "uart", "voice"):
         sec = profile.get(secname)
         if not isinstance(sec, dict):
             continue
         for key in sorted(sec):
             v = sec[key]
-            if key in ("id", "freq", "baudrate", "rxbuf") or not _is_int(v):
+            if key in ("id", "freq", "baudrate", "rxbuf", "busy_level") or not _is_int(v):
                 continue
             if v in c["strapping"]:
                 out.append((R_STRAPPING, secname + "." + key, v,
@@ -336,12 +358,12 @@ def load(path):
 def pins(profile):
     """{field: gpio} of every pin the profile uses (for diagnostics and the simulators)."""
     out = {}
-    for secname in ("relay", "door", "indicator", "i2c", "uart", "safe_button", "fire"):
+    for secname in ("relay", "door", "indicator", "i2c", "uart", "safe_button", "fire", "voice"):
         sec = profile.get(secname)
         if not isinstance(sec, dict):
             continue
         for key in sec:
-            if key in ("pin", "green", "red", "buzzer", "scl", "sda", "tx", "rx"):
+            if key in ("pin", "green", "red", "buzzer", "scl", "sda", "tx", "rx", "busy"):
                 v = sec[key]
                 if _is_int(v):
                     out[secname + "." + key] = v

@@ -156,6 +156,7 @@ class Gate:
         self._apply_log_settings()
         self.state = IDLE
         self.beat_ms = time.ticks_ms()  # heartbeat for the watchdog supervisor
+        self.voice = None  # drivers/voice.Voice (say_reason, say): spoken prompts, optional
         self.on_passage = None  # callable(Passage) after each decision (simulator, uplink)
         self.on_event = None  # callable(kind, seq) after each system event
         self.on_urgent = None  # callable(seq) for urgent records (the uplink sends them first)
@@ -198,6 +199,20 @@ class Gate:
             return
         a, b = wrap(msg, extra, self.cols)
         ind.show(kind, a, b, msg, extra)  # the whole message: a Chinese display translates it
+
+    def speak(self, code):
+        """Queue the spoken prompt of reason `code` (code -1: the "one at a time" prompt).
+        Never raises and never waits: the voice driver only queues (drivers/voice.py)."""
+        v = self.voice
+        if v is None:
+            return
+        try:
+            if code < 0:
+                v.say(reasons.prompts().index(reasons.wait_prompt()))
+            else:
+                v.say_reason(code)
+        except Exception as e:  # noqa: BLE001 - a broken voice module must not stop the door
+            self.last_error = e
 
     def log_event(self, kind, flags=0, aux=0, reason=0, role=record.NO_ROLE, pid=None):
         """Log a system event (record.K_*); returns its seq, 0 when not written. Never
@@ -396,6 +411,7 @@ class Gate:
         else:
             kind = SHOW_DENY
         self.show(kind, d.message, extra)
+        self.speak(d.reason)
 
     def fail(self, ps, exc):
         """The passage raised: lock, log K_ERROR, show "Device error". Never raises."""
@@ -470,8 +486,12 @@ class Gate:
         r = await thermo.measure_async(self._read, self.params)
         if r not in _RETRY or not self._worth_waiting(p):
             return r
+        said = False
         while time.ticks_diff(deadline, time.ticks_ms()) > 0:
             self.show(SHOW_BUSY, reasons.message(r))
+            if not said:
+                said = True
+                self.speak(r)  # "come closer" said while waiting, once
             self.beat()
             await sleep_ms(self.retry_gap_ms)
             r = await thermo.measure_async(self._read, self.params)
@@ -557,6 +577,7 @@ class Gate:
                     ind = self.indicator
                     if ind is not None:
                         ind.text("Please wait", "one at a time")
+                    self.speak(-1)
             return None
         ps = await self.passage(r)
         if self.scanner is not None:

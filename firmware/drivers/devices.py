@@ -3,6 +3,7 @@
     dev = build(board.load("/board.json"))
     dev.relay, dev.door, dev.indicator, dev.scanner, dev.sensor, dev.display, dev.faults,
     dev.fire (None without a "fire" section)
+    dev.voice (None without a "voice" section; drivers/voice.py)
 
 The relay is built first, so its pin is driven locked before anything else can fail, and
 the fire-alarm input right after it, so an alarm releases the door from then
@@ -28,7 +29,7 @@ class Devices:
     """What build() made; a device that failed is None and listed in `faults`."""
 
     def __init__(self, relay, door, indicator, i2c, uart, sensor, scanner, display, faults,
-                 fire=None):
+                 fire=None, voice=None):
         self.relay = relay
         self.fire = fire
         self.door = door
@@ -39,6 +40,7 @@ class Devices:
         self.scanner = scanner
         self.display = display
         self.faults = faults  # [(device name, message)]
+        self.voice = voice  # prompts are loaded by main.py (/voice.bin)
 
 
 def lock_core(profile):
@@ -101,4 +103,19 @@ def build(profile, configure_scanner=True, core=None):
             scanner.configure(_MODES[sc.get("mode", "continuous")], term)
         except OSError as e:
             faults.append(("scanner", str(e)))
-    return Devices(relay, door, indicator, i2c, uart, sensor, scanner, display, faults, fire_in)
+    voice = None
+    vc = profile.get("voice")
+    if vc:
+        from drivers import voice as _voice
+
+        try:
+            if vc.get("rx") is not None:
+                vu = UART(vc["id"], vc.get("baudrate", 9600), tx=vc["tx"], rx=vc["rx"],
+                          txbuf=256, rxbuf=256, timeout=0)
+            else:
+                vu = UART(vc["id"], vc.get("baudrate", 9600), tx=vc["tx"], txbuf=256, timeout=0)
+            voice = _voice.Voice(vu, [], vc.get("busy"), vc.get("busy_level", 1),
+                                 vc.get("type", "syn6288") == "syn6288")
+        except (OSError, ValueError) as e:
+            faults.append(("voice", "voice module: " + str(e)))
+    return Devices(relay, door, indicator, i2c, uart, sensor, scanner, display, faults, fire_in, voice)

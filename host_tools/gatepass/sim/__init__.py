@@ -30,6 +30,7 @@ from .i2c import I2CDevice, Nack, SimI2C
 from .mlx90614 import MLX90614Model
 from .pins import SimPin
 from .rig import Rig, load_profile, profile_names
+from .syn6288 import SYN6288Model
 from .uart import SimUART, UARTDevice
 from .world import (DEEPSLEEP_RESET, HARD_RESET, PWRON_RESET, SOFT_RESET, WDT_RESET, SimReset,
                     World)
@@ -37,7 +38,7 @@ from .world import (DEEPSLEEP_RESET, HARD_RESET, PWRON_RESET, SOFT_RESET, WDT_RE
 __all__ = [
     "install", "uninstall", "installed", "current_world", "World", "VirtualClock", "RealClock",
     "TICKS_PERIOD", "ticks_add", "ticks_diff", "SimPin", "SimI2C", "I2CDevice", "Nack",
-    "SimUART", "UARTDevice", "MLX90614Model", "GM65Model", "FakeSSD1306", "SSD1306Device",
+    "SimUART", "UARTDevice", "MLX90614Model", "GM65Model", "SYN6288Model", "FakeSSD1306", "SSD1306Device",
     "Rig", "load_profile", "profile_names", "SimReset", "PWRON_RESET", "HARD_RESET",
     "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET",
 ]

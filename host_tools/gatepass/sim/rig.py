@@ -6,6 +6,7 @@
         rig.gm65.show(pass_text); rig.mlx.scene = person(...)
         rig.set_door(True)              # open the door (level per contact type)
         rig.set_fire(True)              # the fire panel's contact in alarm (profile "fire")
+        rig.voice.texts()               # what the voice module said (profiles with "voice")
         rig.relay_pin.outputs           # every level the MCU drove on the relay
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .display import SSD1306Device
 from .gm65 import GM65Model
 from .mlx90614 import MLX90614Model
 from .pins import SimPin
+from .syn6288 import SYN6288Model
 from .world import World
 
 
@@ -55,6 +57,14 @@ class Rig:
         self.uart = self.world.uart(profile["uart"]["id"])
         self.gm65 = GM65Model()
         self.uart.attach(self.gm65)
+        self.voice = None  # SYN6288Model when the profile has a voice module
+        vc = profile.get("voice")
+        if vc:
+            busy = self.world.pin(vc["busy"]) if vc.get("busy") is not None else None
+            self.voice_uart = self.world.uart(vc["id"])
+            self.voice = SYN6288Model(vc.get("baudrate", 9600), checksum=vc.get("type") != "xfs5152",
+                                      busy_pin=busy, busy_level=vc.get("busy_level", 1))
+            self.voice_uart.attach(self.voice)
         self.devices = None
         self.set_door(False)  # the door starts shut
         if isinstance(profile.get("fire"), dict):
