@@ -7,7 +7,7 @@ Codes below 10 allow; 10 and above deny.
 This module is the one source of what the gate says: each code's English and Chinese
 message, the fixed display texts (`texts()`: checking, ready, please wait, door alarms)
 and the spoken prompt of each reason group (`prompt()`). `gatepass deploy` renders the
-Chinese of all of them into the gate's glyph and voice files (host_tools/gatepass/glyphs.py):
+Chinese of all of them into the gate's glyph and voice files (host_tools/gatepass/technician/glyphs.py):
 a Chinese message is at most 8 characters (one 128-px line of 16x16 glyphs).
 """
 from micropython import const

@@ -7,7 +7,7 @@
                  "Fever - staff called", "37.8 C")   # the indicator's two display lines
 
 The file holds only the glyphs of the gate's message catalog (app/reasons.py), rendered on
-the host from GNU Unifont (host_tools/gatepass/glyphs.py). Layout, little-endian:
+the host from GNU Unifont (host_tools/gatepass/technician/glyphs.py). Layout, little-endian:
 
     b"GPF1", count u16, height u8 (16), 0
     count entries of 5 bytes, sorted by code point: code point u16, offset u16, width u8

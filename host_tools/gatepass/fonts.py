@@ -5,7 +5,7 @@
   Override with GATEPASS_CARD_FONT=/path/to/font.ttf|.ttc.
 - The gate's display: GNU Unifont (`unifont`), a bitmap font with a 16x16 glyph for every
   CJK character and 8x16 for Latin, as a plain .hex file. `gatepass deploy` copies the
-  glyphs the message catalog uses into the gate's glyph file (gatepass/glyphs.py).
+  glyphs the message catalog uses into the gate's glyph file (gatepass/technician/glyphs.py).
   Override with GATEPASS_GLYPH_FONT=/path/to/unifont.hex[.gz].
 
 A missing font is a FontMissing error whose message says which package to install.

@@ -2,7 +2,7 @@
 
 Installs a `micropython` module (const, native, viper, mem_info, ...) and the
 MicroPython `time.ticks_*` / `sleep_ms` / `sleep_us` functions on CPython's `time`,
-with the same 2**30 wrap-around as MicroPython ports, and `framebuf` (gatepass.mpframebuf,
+with the same 2**30 wrap-around as MicroPython ports, and `framebuf` (gatepass.mp.framebuf,
 pixel-exact monochrome formats). The simulator (gatepass.sim)
 can swap the tick source for a virtual clock. `machine` is not provided here: only
 the simulator provides it, so firmware that touches hardware outside drivers/ fails.
@@ -94,9 +94,9 @@ def install() -> None:
     if "micropython" not in sys.modules:
         sys.modules["micropython"] = _micropython_module()
     if "framebuf" not in sys.modules:
-        from gatepass import mpframebuf
+        from gatepass.mp import framebuf
 
-        sys.modules["framebuf"] = mpframebuf
+        sys.modules["framebuf"] = framebuf
     for name in ("ticks_ms", "ticks_us", "ticks_cpu", "ticks_add", "ticks_diff", "sleep_ms", "sleep_us"):
         setattr(time, name, globals()[name])
     if not hasattr(sys.implementation, "_mpy"):

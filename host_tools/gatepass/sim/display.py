@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .. import mpframebuf as _fb
+from ..mp import framebuf as _fb
 
 
 @lru_cache(maxsize=1)
 def _glyph_names() -> dict[bytes, str]:
     """{bitmap rows: character} for every glyph the gate's glyph file can hold."""
     try:
-        from .. import fonts, glyphs
+        from .. import fonts
+        from ..technician import glyphs
 
         out = {}
         for ch in glyphs.charset():

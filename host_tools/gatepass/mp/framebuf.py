@@ -1,6 +1,6 @@
 """MicroPython's `framebuf` for CPython: the monochrome formats, pixel-exact.
 
-mpcompat.install() makes it `framebuf` (unless a real one exists), so drivers/glyphs.py and the SSD1306
+gatepass.mp.compat.install() makes it `framebuf` (unless a real one exists), so drivers/glyphs.py and the SSD1306
 stand-in (sim/display.py) draw real pixels on CPython. Same constants, positional
 signatures and clipping as MicroPython's extmod/modframebuf.c for MONO_VLSB (the SSD1306's
 layout), MONO_HLSB and MONO_HMSB. `text()` (the built-in 8x8 font) is not modelled here:

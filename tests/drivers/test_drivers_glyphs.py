@@ -1,6 +1,6 @@
-"""The gate's Chinese display: the deploy-built glyph file (host_tools/gatepass/glyphs.py) drawn
+"""The gate's Chinese display: the deploy-built glyph file (host_tools/gatepass/technician/glyphs.py) drawn
 by drivers/glyphs.py on a framebuf display, pixels compared with a host rendering of the same
-text from GNU Unifont — on CPython (gatepass.mpframebuf) and on MicroPython (its own framebuf).
+text from GNU Unifont — on CPython (gatepass.mp.framebuf) and on MicroPython (its own framebuf).
 """
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import re
 import pytest
 from PIL import Image, ImageChops
 
-from gatepass import fonts, glyphs, sim
+from gatepass import fonts, sim
+from gatepass.technician import glyphs
 
 pytestmark = pytest.mark.skipif(not any(__import__("os").path.exists(p) for p in fonts.GLYPH_FONT_PATHS),
                                 reason="GNU Unifont missing: make sysdeps")
@@ -154,7 +155,7 @@ print('@@RESULT@@' + repr(out))
 
 
 def test_drawing_matches_the_host_rendering_micropython(mpy, glyph_file):
-    from gatepass.mpruntime import _parse_result
+    from gatepass.mp.runtime import _parse_result
 
     args = [c[:6] for c in CASES]
     res = _parse_result(mpy.run(_MP_DRAW % (args,), files={"/glyphs.bin": glyph_file}))

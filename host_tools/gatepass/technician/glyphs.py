@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from . import fonts
+from .. import fonts
 
 MAGIC = b"GPF1"
 HEIGHT = 16
@@ -27,9 +27,9 @@ class GlyphError(ValueError):
 
 
 def _reasons():
-    from . import deploy
+    from ..mp.fw import fw_import
 
-    return deploy.fw("app.reasons")
+    return fw_import("app.reasons")
 
 
 def catalog_text() -> list[str]:

@@ -7,8 +7,9 @@ import pytest
 
 from app import board, reasons
 from gate_helpers import COMMUNITY, NOW, passes, site, trusting  # noqa: F401 (fixtures)
-from gatepass import glyphs, sim
-from gatepass import keys as keylib
+from gatepass import sim
+from gatepass.technician import glyphs
+from gatepass.issuing import keys as keylib
 
 ISSUER = keylib.from_scalar(0x5EAC, kid=b"\x05\x0e\x0a\x0c")
 BUNDLE_KEY = keylib.from_scalar(0x5EAD, kid=b"\xbb\x05")
@@ -59,7 +60,7 @@ def test_same_frames_and_prompt_file_on_micropython(mpy, tmp_path):
     data = glyphs.build_voice_file()
     out = mpy.run("from drivers import voice\nprint('@@RESULT@@' + repr(voice.load_prompts('/voice.bin')))\n",
                   files={"/voice.bin": data})
-    from gatepass.mpruntime import _parse_result
+    from gatepass.mp.runtime import _parse_result
 
     assert _parse_result(out) == prompts()
 
@@ -176,7 +177,7 @@ def test_the_gate_speaks_each_decision(site, passes):
 
 
 def test_the_voice_never_delays_a_passage(passes):
-    from gatepass.simgate import Site
+    from gatepass.sim.simgate import Site
 
     timing = []
     for deaf in (False, True):
