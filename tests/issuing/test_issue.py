@@ -250,20 +250,20 @@ def test_batch_sample_roster(keydir, tmp_path):
         assert _qr_text(out / (m["file"] + ".png")) == m["text"]
         p = _device_validate(m["text"], pub, "greenhill", None)
         assert isinstance(p, passes.Pass)
-        assert (roles.NAMES[p.role], p.label, p.cti.hex(), p.nbf, p.exp) == (
-            role, label, m["cti"], int(m["nbf"]), int(m["exp"]))
-        assert (p.building, p.entrance, p.room) == tuple(int(x) for x in unit.split("-"))
-        assert p.dirs == (roles.IN if dirs == "in" else roles.BOTH)
+        assert (p.role, p.label, p.cti.hex(), p.nbf, p.exp) == (
+            iss.parse_role(role), label, m["cti"], int(m["nbf"]), int(m["exp"]))
+        assert (p.building, p.entrance, p.room) == iss.parse_unit(unit)
+        assert p.dirs == (roles.IN if dirs == "进" else roles.BOTH)
         if days:
             assert p.exp - p.nbf == int(days) * 86400
         if until:
-            assert dt.datetime.fromtimestamp(p.exp - 1, CST).date().isoformat() == until
-    # cards: 12 cards at 10 per A4 page, with the pass data and none of the personal data
+            assert dt.datetime.fromtimestamp(p.exp - 1, CST).date().isoformat() == "2026-03-31"
+    # cards: 12 cards at 10 per A4 page, in Chinese, with none of the personal data
     pdf = pypdf.PdfReader(out / "cards.pdf")
     assert len(pdf.pages) == 2
     assert pdf.pages[0].mediabox.width == pytest.approx(595.27, abs=0.5)
     text = "".join(page.extract_text() for page in pdf.pages)
-    for needle in ("3-1-1203", "RESIDENT", "Vegetables", "Fire/rescue", "greenhill", manifest[0]["cti"][:8]):
+    for needle in ("3栋1单元1203室", "居民", "蔬菜配送", "消防救援", "greenhill", "有效期", manifest[0]["cti"][:8]):
         assert needle in text, needle
     private = [r[7] for r in roster if r[7]] + [r[8] for r in roster if r[8]]
     everything = text + (out / "passes.csv").read_text() + "".join(p.read_text() for p in out.glob("*.svg"))

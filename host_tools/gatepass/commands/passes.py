@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .. import fonts
 from ..issuing import cards
 from ..issuing import keys as keylib
 from ..issuing import passes as iss
@@ -64,11 +65,13 @@ def command() -> None:
 
 @command.command("issue")
 @_common
-@click.option("--role", required=True, type=click.Choice(iss.ROLES, case_sensitive=False))
-@click.option("--unit", help="Home unit building-entrance-room, e.g. 3-1-1203 (required for residents).")
+@click.option("--role", required=True,
+              help="One of %s (or in Chinese: %s)." % (", ".join(iss.ROLES), "、".join(iss.ROLES_ZH)))
+@click.option("--unit", help="Home unit building-entrance-room, e.g. 3-1-1203 or 3栋1单元1203室 (required for residents).")
 @click.option("--label", default="", help="Short display label, at most 16 characters (no personal data).")
 @click.option("--cti", help="Pass id in hex (8..16 bytes; default: 8 random bytes).")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Write the QR code to FILE.png or FILE.svg.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the QR code to FILE.png (with the pass in Chinese under it) or FILE.svg.")
 def pass_issue(key_path, kid, community, days, start, until, dirs, tz, strict, role, unit, label, cti, out) -> None:
     """Issue one pass: prints the GP1: text on stdout."""
     key = _load_key(key_path, kid)
@@ -85,9 +88,11 @@ def pass_issue(key_path, kid, community, days, start, until, dirs, tz, strict, r
         _expiry_check([(None, spec)], zone, strict)
         p = iss.issue(key, spec)
         if out:
-            qr.write_qr(p.text, out)
+            qr.write_qr(p.text, out, caption=rosterlib.pass_caption(spec, zone))
     except iss.PassSpecError as e:
         raise click.BadParameter(e.message, param_hint="--" + e.field) from None
+    except fonts.FontMissing as e:
+        raise click.ClickException(str(e)) from None
     a, b = cards.validity_text(spec.nbf, spec.exp, zone)
     click.echo("%s %s unit %s dirs %s valid %s .. %s, id %s, %d characters%s"
                % (community, spec.role_name, spec.unit_text, iss.dirs_text(spec.dirs), a, b, spec.cti.hex(),
@@ -100,24 +105,35 @@ def pass_issue(key_path, kid, community, days, start, until, dirs, tz, strict, r
 @_common
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output directory: QR PNG + SVG per row, passes.csv, cards.pdf.")
-def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, strict, out_dir) -> None:
-    """Issue one pass per roster row (CSV columns: unit,role,label,days,from,until,dirs;
-    name/phone/id_number/email/notes are allowed and ignored) and print cards.pdf."""
+@click.option("--encoding", help="Text encoding of a CSV roster (default: detected; UTF-8 with or without "
+                                 "BOM, GBK/GB18030, UTF-16). XLSX needs none.")
+def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, strict, out_dir, encoding) -> None:
+    """Issue one pass per roster row and print cards.pdf. ROSTER: CSV or XLSX with a header
+    row, columns unit,role,label,days,from,until,dirs or in Chinese 房号,身份,标签,天数,
+    开始日期,截止日期,方向; name/phone/id_number/email/notes (姓名, 电话, 身份证号, 备注 ...)
+    are allowed and ignored: they never reach a pass or a card."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     key = _load_key(key_path, kid)
     try:
+        fonts.card_font_path()  # before anything is written
+    except fonts.FontMissing as e:
+        raise click.ClickException(str(e)) from None
+    try:
         zone = iss.parse_tz(tz)
         iss.parse_dirs(dirs)
         if days is not None or start or until:
             iss.validity(days, start, until, tz=zone)  # check the defaults once, before the rows
-        rows = rosterlib.load_roster(roster, community, days, start, until, dirs, tz=zone)
+        rows = rosterlib.load_roster(roster, community, days, start, until, dirs, tz=zone, encoding=encoding)
     except iss.PassSpecError as e:
         raise click.BadParameter(e.message, param_hint="--" + e.field) from None
     except rosterlib.RosterError as e:
         for line, field, msg in e.problems:
-            click.echo("%s: line %d: field %r: %s" % (roster, line, field, msg), err=True)
+            if field == "file":
+                click.echo("%s: %s%s" % (roster, "line %d: " % line if line else "", msg), err=True)
+            else:
+                click.echo("%s: line %d: field %r: %s" % (roster, line, field, msg), err=True)
         click.echo("%d problem(s), no pass issued" % len(e.problems), err=True)
         sys.exit(2)
     _expiry_check([(r.line, r.spec) for r in rows], zone, strict, roster)
@@ -125,7 +141,10 @@ def pass_batch(roster, key_path, kid, community, days, start, until, dirs, tz, s
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("issuing", total=len(rows))
-        issued, pdf = rosterlib.batch(key, rows, out_dir, zone, progress=lambda p: progress.advance(task))
+        try:
+            issued, pdf = rosterlib.batch(key, rows, out_dir, zone, progress=lambda p: progress.advance(task))
+        except fonts.FontMissing as e:
+            raise click.ClickException(str(e)) from None
     pages = (len(issued) + 9) // 10
     console.print("%d passes in %s (PNG + SVG each), manifest passes.csv, cards %s (%d page%s)"
                   % (len(issued), out_dir, pdf.name, pages, "" if pages == 1 else "s"))

@@ -1,11 +1,12 @@
-"""Printable pass cards (PDF)."""
+"""Printable pass cards (PDF) in Chinese, with the CJK font embedded."""
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 from typing import Sequence
 
-from .passes import IssuedPass, dirs_text
+from .. import fonts
+from .passes import DIRS_ZH, IssuedPass, PassSpec, PassSpecError, dirs_text, unit_zh
 from .qr import qr_code
 
 
@@ -22,42 +23,87 @@ def validity_text(nbf: int, exp: int, tz: dt.tzinfo | None = None) -> tuple[str,
     return a, b
 
 
-def write_cards_pdf(passes: Sequence[IssuedPass], path: Path, tz: dt.tzinfo | None = None) -> int:
-    """A4 sheets of ID-1 sized cards (85.6 x 54 mm, 2 x 5 per page) with the QR code,
-    community, role, unit, optional label, directions, validity and the pass id. No
-    personal data: the roster's names never reach a card. Returns the page count."""
+def card_lines(spec: PassSpec, tz: dt.tzinfo | None = None) -> list[tuple[str, float]]:
+    """(text, point size) of a card's text column, Chinese first: community, role (and its
+    English name), home unit, label, directions, validity and the pass id."""
+    start, last = validity_text(spec.nbf, spec.exp, tz)
+    lines = [
+        (spec.community, 9),
+        ("%s  %s" % (spec.role_zh, spec.role_name), 11),
+        (unit_zh(spec.unit) if spec.unit != (0, 0, 0) else "", 10),
+        (spec.label, 10),
+        ("通行方向 " + DIRS_ZH.get(spec.dirs, dirs_text(spec.dirs)), 8),
+        ("有效期 " + start, 7),
+        ("至 " + last, 7),
+        ("编号 " + spec.cti.hex()[:8], 6),
+    ]
+    return [(t, size) for t, size in lines if t]
+
+
+def fit_lines(text: str, size: float, width: float, measure, smallest: float = 6) -> list[tuple[str, float]]:
+    """`text` at the largest size <= `size` that fits `width` (measure(text, size) -> width),
+    else in two lines (halves) at the size that fits them: never cut, never past the card."""
+    s = size
+    while s >= smallest:
+        if measure(text, s) <= width:
+            return [(text, s)]
+        s -= 0.5
+    half = (len(text) + 1) // 2
+    parts = [text[:half], text[half:]]
+    s = size
+    while s > 3 and max(measure(t, s) for t in parts) > width:
+        s -= 0.5
+    return [(t, s) for t in parts]
+
+
+COLS, ROWS = 2, 5  # cards per A4 page: 2 x 5
+CARD_W, CARD_H = 85.6, 54  # mm, ID-1
+
+
+def text_positions(slot: int, spec: PassSpec, tz: dt.tzinfo | None = None) -> list[tuple[str, float, float, float]]:
+    """(text, point size, x, baseline y) in PDF points of each text line of the card in
+    `slot` (0..9) of an A4 page: the text column right of the QR code."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    font = fonts.register_card_font()
+    page_w, page_h = A4
+    card_w, card_h = CARD_W * mm, CARD_H * mm
+    col, row = slot % COLS, slot // COLS
+    x = (page_w - COLS * card_w) / 2 + col * card_w
+    y = page_h - (page_h - ROWS * card_h) / 2 - (row + 1) * card_h
+    tx = x + 54 * mm
+    ty = y + card_h - 8 * mm
+    text_w = card_w - 56 * mm
+    out = []
+    for text, sizept in card_lines(spec, tz):
+        for part, s in fit_lines(text, sizept, text_w, lambda t, sz: stringWidth(t, font, sz)):
+            out.append((part, s, tx, ty))
+            ty -= s * 1.35
+    return out
+
+
+def write_cards_pdf(passes: Sequence[IssuedPass], path: Path, tz: dt.tzinfo | None = None) -> int:
+    """A4 sheets of ID-1 sized cards (85.6 x 54 mm, 2 x 5 per page) with the QR code and
+    card_lines(): community, role, unit and label in Chinese, set in the CJK card font
+    (gatepass.fonts: WenQuanYi Micro Hei, embedded as a subset, so any viewer or printer
+    shows it). No personal data: the roster's names never reach a card. Returns the page
+    count."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
     from reportlab.pdfgen import canvas
 
     if not passes:
         raise PassSpecError("roster", "no passes to print")
-    cols, rows = 2, 5
-    card_w, card_h = 85.6 * mm, 54 * mm
+    font = fonts.register_card_font()
+    cols, rows = COLS, ROWS
+    card_w, card_h = CARD_W * mm, CARD_H * mm
     page_w, page_h = A4
     x0 = (page_w - cols * card_w) / 2
     y0 = (page_h - rows * card_h) / 2
-    cjk = "STSong-Light"
 
-    def font_for(text: str, bold: bool = False) -> str:
-        if all(ord(c) < 256 for c in text):
-            return "Helvetica-Bold" if bold else "Helvetica"
-        # other scripts: an embedded TrueType font when GATEPASS_CARD_FONT names one,
-        # else Adobe's CID font (shown by readers that have the Asian font pack)
-        ttf = os.environ.get("GATEPASS_CARD_FONT")
-        if ttf:
-            if "CardFont" not in pdfmetrics.getRegisteredFontNames():
-                from reportlab.pdfbase.ttfonts import TTFont
-
-                pdfmetrics.registerFont(TTFont("CardFont", ttf))
-            return "CardFont"
-        if cjk not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont(cjk))
-        return cjk
-
-    c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
+    c = canvas.Canvas(str(path), pagesize=A4, invariant=1, initialFontName=font)  # no unembedded Helvetica
     c.setTitle("gatepass cards")
     per_page = cols * rows
     pages = 0
@@ -92,25 +138,9 @@ def write_cards_pdf(passes: Sequence[IssuedPass], path: Path, tz: dt.tzinfo | No
                     j = k
                 else:
                     j += 1
-        s = p.spec
-        tx = x + 54 * mm
-        ty = y + card_h - 8 * mm
-        lines = [
-            (s.community, 9, True),
-            (s.role_name.upper(), 11, True),
-            ("Unit " + s.unit_text if s.unit != (0, 0, 0) else "", 10, False),
-            (s.label, 10, False),
-            ("Dir: " + dirs_text(s.dirs).replace(",", " + "), 8, False),
-        ]
-        start, last = validity_text(s.nbf, s.exp, tz)
-        lines += [("Valid " + start, 7, False), ("to " + last, 7, False), ("ID " + s.cti.hex()[:8], 6, False)]
-        for text, sizept, bold in lines:
-            if text:
-                c.setFont(font_for(text, bold), sizept)
-                c.drawString(tx, ty, text)
-                ty -= sizept * 1.35  # points
+        for part, s, tx, ty in text_positions(slot, p.spec, tz):
+            c.setFont(font, s)
+            c.drawString(tx, ty, part)
     c.showPage()
     c.save()
     return pages
-
-

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 import cbor2
@@ -58,34 +59,71 @@ class PassSpecError(ValueError):
 # ---------------------------------------------------------------- field parsing
 
 
+# Chinese names: what cards print, and what rosters may say instead of the English ones
+ROLES_ZH = ("居民", "医护", "防疫", "保供", "环卫", "物业", "应急")
+ROLE_ALIASES = {
+    "居民": 0, "住户": 0, "业主": 0, "租户": 0, "家属": 0,
+    "医护": 1, "医护人员": 1, "医生": 1, "护士": 1, "医务": 1, "医务人员": 1,
+    "防疫": 2, "防疫人员": 2, "核酸": 2, "核酸检测": 2, "疾控": 2, "社区工作者": 2, "网格员": 2,
+    "保供": 3, "保供人员": 3, "配送": 3, "物资配送": 3, "快递": 3, "外卖": 3,
+    "环卫": 4, "保洁": 4, "环卫工人": 4,
+    "物业": 5, "物业人员": 5, "保安": 5,
+    "应急": 6, "消防": 6, "救援": 6, "急救": 6, "公安": 6,
+}
+DIRS_ZH = {DIR_IN: "进", DIR_OUT: "出", DIR_IN | DIR_OUT: "进出"}
+
+
+def _norm(text: str) -> str:
+    """Full-width digits, letters and signs (３－１－１２０３) as ASCII; outer spaces off."""
+    return unicodedata.normalize("NFKC", text).strip()
+
+
 def parse_role(text: str) -> int:
-    t = text.strip().lower()
+    """'resident' / '居民' (or another common Chinese name for the role) -> role number."""
+    t = _norm(text).lower()
     if t in ROLES:
         return ROLES.index(t)
-    raise PassSpecError("role", "unknown role %r (one of: %s)" % (text, ", ".join(ROLES)))
+    if t in ROLE_ALIASES:
+        return ROLE_ALIASES[t]
+    raise PassSpecError("role", "unknown role %r (one of: %s; or %s)"
+                        % (text, ", ".join(ROLES), "、".join(ROLES_ZH)))
+
+
+_UNIT_ZH = re.compile(r"(\d{1,5})\s*(?:栋|幢|座|号楼|楼)\s*(\d{1,5})\s*单元\s*(\d{1,5})\s*(?:室|号|户)?")
 
 
 def parse_unit(text: str) -> tuple[int, int, int]:
-    """'3-1-1203' -> (3, 1, 1203): building-entrance-room, each 0..65535."""
-    m = re.fullmatch(r"\s*(\d{1,5})-(\d{1,5})-(\d{1,5})\s*", text)
+    """'3-1-1203' or '3栋1单元1203室' (also 号楼/幢, full-width digits) -> (3, 1, 1203):
+    building-entrance-room, each 0..65535."""
+    t = _norm(text)
+    m = re.fullmatch(r"(\d{1,5})-(\d{1,5})-(\d{1,5})", t) or _UNIT_ZH.fullmatch(t)
     if not m:
-        raise PassSpecError("unit", "%r is not building-entrance-room, e.g. 3-1-1203" % text)
+        raise PassSpecError("unit", "%r is not building-entrance-room, e.g. 3-1-1203 or 3栋1单元1203室" % text)
     unit = tuple(int(g) for g in m.groups())
     if max(unit) > UNIT_MAX:
         raise PassSpecError("unit", "%r: each part must be 0..%d" % (text, UNIT_MAX))
     return unit  # type: ignore[return-value]
 
 
+def unit_zh(unit: tuple[int, int, int]) -> str:
+    """(3, 1, 1203) -> '3栋1单元1203室' (the room keeps its digits: 0501 stays 501)."""
+    return "%d栋%d单元%d室" % tuple(unit)
+
+
 def parse_dirs(text: str) -> int:
-    """'in,out' / 'in' / 'out' / 'both' -> direction bitmask."""
-    t = text.strip().lower()
-    if t == "both":
+    """'in,out' / 'in' / 'out' / 'both' / '进' / '出' / '进出' -> direction bitmask."""
+    t = _norm(text).lower()
+    if t in ("both", "进出", "双向", "出入"):
         return DIR_IN | DIR_OUT
+    if t in ("进", "入"):
+        return DIR_IN
+    if t == "出":
+        return DIR_OUT
     bits = 0
-    for part in t.replace("/", ",").split(","):
+    for part in t.replace("/", ",").replace("，", ",").split(","):
         part = part.strip()
         if part not in DIR_NAMES:
-            raise PassSpecError("dirs", "%r: use in, out or in,out" % text)
+            raise PassSpecError("dirs", "%r: use in, out or in,out (进, 出, 进出)" % text)
         bits |= DIR_NAMES[part]
     return bits
 
@@ -237,6 +275,10 @@ class PassSpec:
     @property
     def unit_text(self) -> str:
         return "%d-%d-%d" % self.unit
+
+    @property
+    def role_zh(self) -> str:
+        return ROLES_ZH[self.role] if self.role < len(ROLES_ZH) else "角色%d" % self.role
 
 
 @dataclass(frozen=True)
