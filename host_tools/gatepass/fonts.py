@@ -79,9 +79,14 @@ def register_card_font() -> str:
 
 def pil_font(size: int):
     """The card font for Pillow at `size` pixels (pass images)."""
+    return _pil_font(str(card_font_path()), size)
+
+
+@lru_cache(maxsize=32)
+def _pil_font(path: str, size: int):
     from PIL import ImageFont
 
-    return ImageFont.truetype(str(card_font_path()), size, index=0)
+    return ImageFont.truetype(path, size, index=0)
 
 
 @lru_cache(maxsize=4)

@@ -23,7 +23,7 @@ def prompts():
 def link():
     with sim.installed(clock=sim.VirtualClock()) as w:
         uart = w.uart(1)
-        model = uart.attach(sim.SYN6288Model(busy_pin=w.pin(35)))
+        model = uart.attach(sim.SYN6288Model(busy_pin=w.pin(14)))
         from drivers import voice
 
         yield w, uart, model, voice
@@ -92,7 +92,7 @@ def test_every_reason_has_a_prompt_group():
 
 def test_a_prompt_is_said_and_the_busy_pin_follows(link):
     w, uart, model, voice = link
-    v = voice.Voice(uart, prompts(), busy=35)
+    v = voice.Voice(uart, prompts(), busy=14)
     v.say_reason(reasons.FEVER)
     assert v.speaking and v.said == 1
     run(w, v, 4000)
@@ -100,7 +100,7 @@ def test_a_prompt_is_said_and_the_busy_pin_follows(link):
     start, end, text, completed = model.spoken[0]
     assert completed and end - start == pytest.approx(300 + 250 * len(text), abs=1)
     assert not v.speaking and v.errors == 0 and v.silent == 0
-    assert w.pin(35).intervals(1) == [(start, end)]
+    assert w.pin(14).intervals(1) == [(start, end)]
 
 
 def test_a_newer_prompt_stops_the_current_one_first(link):
@@ -144,7 +144,7 @@ def test_refused_frame_is_an_error_not_a_hang(link):
 def test_board_profiles_check_the_voice_pins():
     p = sim.load_profile("esp32-devkitc")
     assert board.validate(p) == [] and p["voice"]["type"] == "syn6288"
-    assert board.pins(p)["voice.tx"] == 32 and board.pins(p)["voice.busy"] == 35
+    assert board.pins(p)["voice.tx"] == 4 and board.pins(p)["voice.busy"] == 14
     bad = dict(p, voice={"type": "syn6288", "id": 2, "tx": 35, "rx": 21, "busy": 7, "baudrate": 1234})
     rules = {(r, f) for r, f, _pin, _m in board.validate(bad)}
     assert rules >= {("conflict", "voice.id"), ("input_only", "voice.tx"), ("conflict", "voice.rx"),
