@@ -23,6 +23,6 @@ package("app", files=(
 ))
 
 package("drivers", files=(
-    "__init__.py", "devices.py", "door.py", "fire.py", "indicator.py", "mlx90614.py",
-    "qrscanner.py", "relay.py", "wifi.py",
+    "__init__.py", "devices.py", "door.py", "fire.py", "glyphs.py", "indicator.py", "mlx90614.py",
+    "qrscanner.py", "relay.py", "voice.py", "wifi.py",
 ))
