@@ -17,7 +17,9 @@ already on the filesystem then):
 - bundle: the largest bundle accepted, min(1 MB, 1/6 of what is left); BUNDLE_COPIES
   times that is reserved, the worst moment of an apply: bundle.cbor (old), bundle.new,
   revoked.bin (old) and revoked.bin.tmp;
-- log: the rest, as whole segments of SEG_RECORDS 32-byte records (at most MAX_SEGMENTS).
+- log: the rest, as whole segments of SEG_RECORDS 32-byte records (at most MAX_SEGMENTS),
+  each counted in whole filesystem blocks plus one (a 64,000-byte segment takes 17 blocks
+  of 4 KB).
 
 The sum never exceeds the free space at first boot. The plan is kept in `flash.json`
 (replaced atomically), so a later boot with a fuller filesystem keeps the same sizes; a
@@ -67,19 +69,24 @@ def plan(total, free, block=4096):
     bundle -= bundle % block
     left = rest - BUNDLE_COPIES * bundle
     seg_records = SEG_RECORDS
-    seg = seg_records * RECORD
+    seg = _blocks(seg_records * RECORD, block)
     segs = left // seg
     if segs > MAX_SEGMENTS:
         segs = MAX_SEGMENTS
     while segs < 2:  # a small filesystem: smaller segments, never fewer than two
         seg_records //= 2
-        seg = seg_records * RECORD
+        seg = _blocks(seg_records * RECORD, block)
         segs = left // seg
     if segs > MAX_SEGMENTS:
         segs = MAX_SEGMENTS
     return {"fs": total, "free": free, "margin": margin, "fixed": FIXED, "ota": ota,
             "bundle": bundle, "log": segs * seg, "seg_records": seg_records,
             "max_segments": segs}
+
+
+def _blocks(n, block):
+    """Flash bytes a file of n bytes takes: whole blocks, plus one for its metadata."""
+    return ((n + block - 1) // block + 1) * block
 
 
 def committed(p):
