@@ -16,7 +16,7 @@ module("gatepass_frozen.py")
 
 package("app", files=(
     "__init__.py", "aio.py", "alarms.py", "base45.py", "board.py", "bundle.py", "cbor.py",
-    "clock.py", "config.py", "cose.py", "eventlog.py", "flash.py", "fsutil.py", "gate.py", "health.py",
+    "clock.py", "codes.py", "config.py", "cose.py", "eventlog.py", "flash.py", "fsutil.py", "gate.py", "health.py",
     "httpc.py", "lists.py", "p256.py", "p256n.py", "passes.py", "peers.py", "policy.py",
     "reasons.py", "record.py", "remote.py", "roles.py", "settings.py", "thermo.py", "uplink.py",
     "uplinktask.py",

@@ -29,23 +29,13 @@ from micropython import const
 
 from app import passes, policy, reasons, record, roles, thermo
 from app.aio import sleep_ms
+# indicator patterns and door events: app/codes.py (drivers use the same numbers)
+from app.codes import (DOOR_CLOSED, DOOR_FORCED, DOOR_HELD, DOOR_OPENED, SHOW_ALLOW,  # noqa: F401
+                       SHOW_BUSY, SHOW_DENY, SHOW_FAULT, SHOW_FEVER)
 
-# indicator patterns: the numbers of drivers.indicator (app/ does not import drivers/)
-SHOW_ALLOW = const(1)
-SHOW_DENY = const(2)
-SHOW_FEVER = const(3)
-SHOW_FAULT = const(4)
-SHOW_BUSY = const(5)
-
-# door events: the numbers of drivers.door
 # Two gates' clocks each stay within the uplink's 2 s tolerance of the server: within
 # this many seconds a peer's passage and ours cannot be ordered by their times
 PEER_SLACK_S = const(10)
-
-DOOR_OPENED = const(1)
-DOOR_CLOSED = const(2)
-DOOR_HELD = const(3)
-DOOR_FORCED = const(4)
 
 # K_SENSOR_FAULT aux: high byte = device, low byte = driver error kind (0 = absent/unknown)
 DEV_THERMOMETER = const(0)
@@ -129,9 +119,6 @@ class Gate:
     repeat_ms = 3000  # the same code again within this time after its passage: ignored
     poll_ms = 20  # scanner poll interval (9600 baud: ~20 bytes per poll)
     notice_ms = 1500  # "Please wait" cooldown
-    trigger_poll_ms = 300  # command-triggered scanners: presence check interval
-    trigger_window_ms = 3000  # one triggered scan session (GM65 default single-scan time)
-    trigger_tries = 5  # sessions per arrival while no code is read
     cols = 16
 
     def __init__(self, direction, community, keys, settings, log, clock, lists=None, apb=None,
@@ -169,18 +156,10 @@ class Gate:
         self._cur_text = None
         self._fault_kind = 0
         self._sensor_bad = False
-        self._door_opened = 0
-        self._entered = False
-        self._door_alarm = False
+        self.doorwatch = DoorWatch(self)
         self._notice_at = 0
         self._notice = False
-        # command-triggered scanner (profile scanner.mode "command"): use_trigger()
-        # gives a callable starting one scan session; sessions start when the
-        # thermometer sees someone arrive (no thermometer: every window)
-        self.trigger = None
-        self._armed = 0
-        self._armed_at = 0
-        self._trig_at = 0
+        self.arm = None  # TriggerArm of a command-triggered scanner (use_trigger)
 
     # ---- small helpers
 
@@ -321,8 +300,8 @@ class Gate:
         return commit
 
     def use_trigger(self, fn):
-        """A command-triggered scanner: `fn()` starts one scan session (see tick())."""
-        self.trigger = fn
+        """A command-triggered scanner: `fn()` starts one scan session (see TriggerArm)."""
+        self.arm = TriggerArm(fn, self._present)
 
     def idle(self):
         """True when no passage is in progress (the uplink waits for it before work
@@ -380,7 +359,7 @@ class Gate:
             if relay is not None:
                 relay.unlock(d.unlock_s * 1000)
             self.state = DOOR
-            self._entered = False
+            self.doorwatch.entered = False
             if self.apb is not None and pid is not None:
                 try:
                     self.apb.record(pid, self.direction, ps.t)
@@ -536,8 +515,8 @@ class Gate:
         self.last = ps
         d = ps.decision
         self._last_retry = d is not None and d.retry
-        # one scan session per arrival; a person told to retry gets new ones
-        self._armed = 0 if self._last_retry else self.trigger_tries
+        if self.arm is not None:
+            self.arm.passed(self._last_retry)
         if self.on_passage is not None:
             self.on_passage(ps)
         return ps
@@ -594,10 +573,8 @@ class Gate:
         now = time.ticks_ms()
         if self._notice and time.ticks_diff(now, self._notice_at) >= self.notice_ms:
             self._notice = False
-        if (self.trigger is not None and self.state == IDLE
-                and time.ticks_diff(now, self._trig_at) >= self.trigger_poll_ms):
-            self._trig_at = now
-            self._trigger_step(now)
+        if self.arm is not None and self.state == IDLE:
+            self.arm.poll(now)
 
     def _present(self):
         if self.read_temp is None:
@@ -607,16 +584,6 @@ class Gate:
         except OSError:
             return True  # a broken thermometer must not hide the scanner: the passage says why
         return self.params.present(o, a)
-
-    def _trigger_step(self, now):
-        if not self._present():
-            self._armed = 0
-            return
-        if self._armed == 0 or (self._armed < self.trigger_tries and time.ticks_diff(
-                now, self._armed_at) >= self.trigger_window_ms):
-            self._armed += 1
-            self._armed_at = now
-            self.trigger()  # pyright: ignore[reportOptionalCall]
 
     async def run(self):
         """Forever: poll the scanner every poll_ms and run passages one at a time."""
@@ -632,41 +599,8 @@ class Gate:
     # ---- door
 
     def on_door(self, ev):
-        """Door contact events (drivers.door): held/forced open are logged (forced is
-        urgent and sounds the alarm); the relay locks again as soon as the door closes
-        after the passage it was opened for (no tailgating on the rest of the pulse)."""
-        if ev == DOOR_OPENED:
-            self._door_opened = time.ticks_ms()
-            relay = self.relay
-            if relay is not None and not relay.locked:
-                self._entered = True
-        elif ev == DOOR_CLOSED:
-            if self._door_alarm:
-                self._door_alarm = False
-                self.log_event(record.K_DOOR_CLOSED, aux=self._open_s())
-                ind = self.indicator
-                if ind is not None:
-                    ind.off()
-            relay = self.relay
-            if relay is not None and not relay.locked and self._entered:
-                relay.lock()
-            self._entered = False
-        elif ev == DOOR_HELD:
-            self._door_alarm = True
-            self.log_event(record.K_DOOR_HELD, aux=self._open_s())
-            self.show(SHOW_FAULT, "Close the door")
-        elif ev == DOOR_FORCED:
-            self._door_alarm = True
-            self.log_event(record.K_DOOR_FORCED, record.F_URGENT | record.F_ALARM)
-            self.show(SHOW_FEVER, "Door forced")
-
-    def _open_s(self):
-        d = self.door
-        if d is not None and d.is_open:
-            ms = d.open_ms()  # from the contact's first move
-        else:  # closed: the driver forgot; count from the (debounced) OPENED event
-            ms = time.ticks_diff(time.ticks_ms(), self._door_opened)
-        return ms // 1000 if ms > 0 else 0
+        """Door contact events (drivers.door): see DoorWatch."""
+        self.doorwatch.event(ev)
 
     def stats(self):
         out = {}
@@ -675,3 +609,87 @@ class Gate:
         out["state"] = self.state
         out["bundle_version"] = self.bundle_version
         return out
+
+
+class TriggerArm:
+    """Scan sessions of a command-triggered scanner (profile scanner.mode "command").
+
+    `fire()` starts one scan session; sessions start when `present()` (the thermometer)
+    sees someone arrive, every `poll_ms` while the gate is idle: at most `tries` sessions
+    of `window_ms` per arrival while no code is read. After a passage the person gets no
+    new session until they leave, unless they were told to retry.
+    """
+
+    poll_ms = 300  # presence check interval
+    window_ms = 3000  # one triggered scan session (GM65 default single-scan time)
+    tries = 5  # sessions per arrival while no code is read
+
+    def __init__(self, fire, present):
+        self.fire = fire
+        self.present = present
+        self.armed = 0
+        self.armed_at = 0
+        self.polled_at = 0
+
+    def poll(self, now):
+        if time.ticks_diff(now, self.polled_at) < self.poll_ms:
+            return
+        self.polled_at = now
+        if not self.present():
+            self.armed = 0
+            return
+        if self.armed == 0 or (self.armed < self.tries and time.ticks_diff(now, self.armed_at) >= self.window_ms):
+            self.armed += 1
+            self.armed_at = now
+            self.fire()
+
+    def passed(self, retry):
+        """One scan session per arrival; a person told to retry gets new ones."""
+        self.armed = 0 if retry else self.tries
+
+
+class DoorWatch:
+    """The door contact of one gate: held and forced open are logged (forced is urgent and
+    sounds the alarm); the relay locks again as soon as the door closes after the passage
+    it was opened for (no tailgating on the rest of the pulse)."""
+
+    def __init__(self, gate):
+        self.gate = gate
+        self.opened = 0  # ticks_ms of the last OPENED event
+        self.entered = False  # the door opened while unlocked for a passage
+        self.alarm = False  # held or forced: the indicator shows it until the door closes
+
+    def event(self, ev):
+        g = self.gate
+        relay = g.relay
+        if ev == DOOR_OPENED:
+            self.opened = time.ticks_ms()
+            if relay is not None and not relay.locked:
+                self.entered = True
+        elif ev == DOOR_CLOSED:
+            if self.alarm:
+                self.alarm = False
+                g.log_event(record.K_DOOR_CLOSED, aux=self.open_s())
+                ind = g.indicator
+                if ind is not None:
+                    ind.off()
+            if relay is not None and not relay.locked and self.entered:
+                relay.lock()
+            self.entered = False
+        elif ev == DOOR_HELD:
+            self.alarm = True
+            g.log_event(record.K_DOOR_HELD, aux=self.open_s())
+            g.show(SHOW_FAULT, "Close the door")
+        elif ev == DOOR_FORCED:
+            self.alarm = True
+            g.log_event(record.K_DOOR_FORCED, record.F_URGENT | record.F_ALARM)
+            g.show(SHOW_FEVER, "Door forced")
+
+    def open_s(self):
+        """Whole seconds the door has been open."""
+        d = self.gate.door
+        if d is not None and d.is_open:
+            ms = d.open_ms()  # from the contact's first move
+        else:  # closed: the driver forgot; count from the (debounced) OPENED event
+            ms = time.ticks_diff(time.ticks_ms(), self.opened)
+        return ms // 1000 if ms > 0 else 0

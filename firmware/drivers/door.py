@@ -11,17 +11,17 @@ locked and still open `forced_ms` later: a rattle of the door is not an alarm).
 import time
 
 from machine import Pin
-from micropython import const
 
 from app.aio import sleep_ms
 
 NC = "nc"
 NO = "no"
 
-OPENED = const(1)
-CLOSED = const(2)
-HELD_OPEN = const(3)
-FORCED_OPEN = const(4)
+# event numbers: app/codes.py (the gate handles them by these numbers)
+from app.codes import DOOR_CLOSED as CLOSED
+from app.codes import DOOR_FORCED as FORCED_OPEN
+from app.codes import DOOR_HELD as HELD_OPEN
+from app.codes import DOOR_OPENED as OPENED
 NAMES = ("", "opened", "closed", "held_open", "forced_open")
 
 

@@ -17,16 +17,16 @@ shows its English, and a line that neither font can draw is left empty: never ga
 import time
 
 from machine import Pin
-from micropython import const
 
 from app.aio import sleep_ms
 from drivers import glyphs as _glyphs
 
-ALLOW = const(1)
-DENY = const(2)
-FEVER = const(3)
-FAULT = const(4)
-BUSY = const(5)  # measuring / waiting: green blink, silent
+# the pattern numbers are app/codes.py's (the gate asks for them by these numbers)
+from app.codes import SHOW_ALLOW as ALLOW
+from app.codes import SHOW_BUSY as BUSY  # measuring / waiting: green blink, silent
+from app.codes import SHOW_DENY as DENY
+from app.codes import SHOW_FAULT as FAULT
+from app.codes import SHOW_FEVER as FEVER
 
 # (green, red, buzz, ms)
 PATTERNS = {

@@ -78,3 +78,15 @@ def test_readme_links_the_reason_codes_and_has_well_formed_mode_and_settings_tab
     assert len(keys) == 1
     listed = {k.strip().strip("`") for row in keys[0][1:] for k in row[0].split(",")}
     assert listed == set(settings.validate({})), listed ^ set(settings.validate({}))
+
+
+def test_indicator_and_door_numbers_are_defined_once():
+    defs = re.compile(r"^\s*(SHOW_[A-Z]+|DOOR_[A-Z]+|ALLOW|DENY|FEVER|FAULT|BUSY|OPENED|CLOSED|HELD_OPEN|FORCED_OPEN)"
+                      r"\s*=\s*const\(", re.M)
+    where = {}
+    for p in SOURCES:
+        if p.name == "reasons.py":  # reason FEVER (20) is another fact
+            continue
+        for m in defs.finditer(p.read_text()):
+            where.setdefault(m.group(1), []).append(str(p.relative_to(ROOT)))
+    assert where and all(files == ["firmware/app/codes.py"] for files in where.values()), where
