@@ -14,9 +14,11 @@ PY     := $(VENV)/bin/python
 STUBS_VERSION := 1.27.0.post1
 VENV_STAMP := $(VENV)/.gatepass-installed
 MPY_STAMP  := tests/mpy/node_modules/.gatepass-installed
+LOCALE_PO  := $(wildcard host_tools/gatepass/server/locale/*/LC_MESSAGES/*.po)
+LOCALE_MO  := $(LOCALE_PO:.po=.mo)
 PYTEST_ARGS ?=
 
-.PHONY: all venv mpy-runtime sysdeps test demo bench bench-server firmware lock clean
+.PHONY: all venv mpy-runtime messages sysdeps test demo bench bench-server firmware lock clean
 
 all: test
 
@@ -31,6 +33,12 @@ $(VENV_STAMP): host_tools/pyproject.toml host_tools/requirements.lock
 		micropython-esp32-stubs==$(STUBS_VERSION)
 	touch $@
 
+# staff pages' message catalogs (.po -> .mo with Babel from the lock; no gettext needed)
+messages: $(LOCALE_MO)
+
+$(LOCALE_MO): %.mo: %.po $(VENV_STAMP)
+	$(PY) -m gatepass.server.i18n compile
+
 mpy-runtime: $(MPY_STAMP)
 
 $(MPY_STAMP): tests/mpy/package.json tests/mpy/package-lock.json
@@ -39,7 +47,7 @@ $(MPY_STAMP): tests/mpy/package.json tests/mpy/package-lock.json
 	touch $@
 
 # PostgreSQL (server tests, bench-server), Chromium (staff pages in a real browser), the CJK
-# fonts (WenQuanYi Micro Hei for cards, GNU Unifont for the gate's glyph file) and poppler
+# fonts (WenQuanYi Micro Hei for cards and the Chinese staff pages in the browser, GNU Unifont for the gate's glyph file) and poppler
 # (pdftoppm: the card test rasterises the PDF) come from Debian; installed only when missing.
 SYSDEPS_APT := postgresql chromium fonts-wqy-microhei unifont poppler-utils
 sysdeps:
@@ -51,10 +59,10 @@ sysdeps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSDEPS_APT) >/dev/null; \
 	fi
 
-test: venv mpy-runtime sysdeps
+test: venv mpy-runtime sysdeps messages
 	$(PY) -m pytest -n 2 -q -p no:randomly $(PYTEST_ARGS)
 
-demo: venv mpy-runtime sysdeps
+demo: venv mpy-runtime sysdeps messages
 	$(PY) -m gatepass.demo $(DEMO_ARGS)
 
 bench: venv mpy-runtime

@@ -36,6 +36,8 @@ GATE_NAMES = ("entrance", "exit")
 NOT_SERVING = ("not serving: the server and the gates stop now, so the dashboard above goes away "
                "(output is not a terminal, or --no-serve). To keep it serving: make demo DEMO_ARGS=--serve "
                "(or python -m gatepass.demo --serve), Ctrl-C to stop")
+DEMO_ENV = {"GATEPASS_LANGUAGE": "zh-hans", "GATEPASS_TIME_ZONE": "Asia/Shanghai"}
+COMMUNITY_NAMES = {"greenhill": "青山花园"}
 
 
 def gate_plan(n_gates: int) -> list[tuple[str, str, str]]:
@@ -113,7 +115,9 @@ class Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.db = "sqlite:///" + str((self.home / "gatepass.sqlite3").resolve())
         self.port = port or free_port()
-        self.live = LiveServer(self.db, self.home, port=self.port)
+        # the demo community's staff pages: Chinese unless the browser asks for English,
+        # times in China Standard Time (both shown on every page)
+        self.live = LiveServer(self.db, self.home, port=self.port, env=DEMO_ENV)
 
     @property
     def url(self) -> str:
@@ -166,7 +170,7 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
     ipem, _ = keylib.write(issuer, kdir, "issuer", force=True)
     bpem, _ = keylib.write(bundle_key, kdir, "bundle", force=True)
     plan = gate_plan(n_gates)
-    spec = {"community": community, "name": community.title() + " Gardens", "url": srv.url,
+    spec = {"community": community, "name": COMMUNITY_NAMES.get(community, community), "url": srv.url,
             "issuer_pem": str(ipem), "issuer_kid": issuer.kid.hex(),
             "bundle_pem": str(bpem), "bundle_kid": bundle_key.kid.hex(), "gates": plan,
             "revoked": [c.hex() for c in cast.revoked], "quarantined": [list(u) for u in cast.quarantined]}
@@ -229,6 +233,8 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
         if not all_stored:
             res.mismatches.append((crowd.Visit("upload", action="note"), "events missing on the server"))
         console.print("dashboard: [bold]%s/[/bold]  login [bold]%s[/bold] / [bold]%s[/bold]" % (srv.url, login, password))
+        console.print("  staff pages in Chinese (工作人员页面为中文); English: a browser asking for it, or the "
+                      "language switch on every page")
         if serve:
             console.print("serving; the gates keep running (Ctrl-C to stop)")
             try:

@@ -24,3 +24,8 @@ def setup(db: str | None = None, home: str | None = None) -> None:
     import django
 
     django.setup()
+    from django.utils import translation
+
+    # command-line output (errors, validation messages) stays English; the staff pages
+    # pick their language per request (server/language.py)
+    translation.activate("en")

@@ -1,9 +1,45 @@
 """Django admin for every table (staff accounts)."""
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.utils.translation import gettext_lazy as _
 
-from . import bundlesvc
+from . import bundlesvc, labels
+from ..mp.fw import record
 from .models import (Alert, AuthFailure, Community, Device, Event, Gap, IssuerKey, Pass, Person, Quarantine,
-                     Unit)
+                     StaffPreference, Unit)
+
+admin.site.site_header = _("gatepass administration")
+admin.site.site_title = _("gatepass administration")
+admin.site.index_title = _("Community server data")
+
+# Django stores permission names in English ("Can add pass") when it migrates; the
+# account pages show them built from the action and the model's name instead
+PERMISSION_ACTIONS = {"add": _("Can add %(model)s"), "change": _("Can change %(model)s"),
+                      "delete": _("Can delete %(model)s"), "view": _("Can view %(model)s")}
+
+
+def permission_text(p) -> str:
+    model = p.content_type.model_class()
+    action = p.codename.split("_", 1)[0]
+    if model is None or action not in PERMISSION_ACTIONS or p.codename != "%s_%s" % (action, model._meta.model_name):
+        return str(p)
+    return "%s | %s" % (model._meta.app_config.verbose_name,
+                        PERMISSION_ACTIONS[action] % {"model": model._meta.verbose_name})
+
+
+class TranslatedPermissions:
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and db_field.name in ("permissions", "user_permissions"):
+            field.label_from_instance = permission_text
+        return field
+
+
+for _model, _base in ((Group, GroupAdmin), (User, UserAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, type(_base.__name__, (TranslatedPermissions, _base), {}))
 
 
 @admin.register(Community)
@@ -21,7 +57,7 @@ class CommunityAdmin(admin.ModelAdmin):
             k = keys.generate()
             IssuerKey.objects.create(community=obj, kid=k.kid.hex(), pub=k.pub65.hex(), private_pem=pem(k))
 
-    @admin.display(description="bundle public key (device config bundle_keys)")
+    @admin.display(description=_("bundle public key (device config bundle_keys)"))
     def bundle_public(self, obj):
         return bundlesvc.bundle_public(obj) if obj.bundle_key_pem else ""
 
@@ -64,11 +100,24 @@ class DeviceAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ("device", "seq", "at", "kind", "reason", "allowed", "direction", "pid", "body", "urgent")
+    list_display = ("device", "seq", "at", "kind_text", "reason_text", "allowed", "direction_text", "pid", "body",
+                    "urgent")
     list_filter = ("kind", "allowed", "fever", "urgent", "device")
     search_fields = ("pid",)
     date_hierarchy = "at"
     show_full_result_count = False
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_text(self, obj):
+        return labels.kind_text(obj.kind)
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_text(self, obj):
+        return labels.reason_label(obj.reason) if obj.kind == record.K_PASSAGE else obj.reason
+
+    @admin.display(description=_("direction"), ordering="direction")
+    def direction_text(self, obj):
+        return labels.direction_text(obj.direction)
 
     def has_add_permission(self, request):
         return False  # events come from devices only
@@ -85,7 +134,11 @@ class QuarantineAdmin(admin.ModelAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(admin.ModelAdmin):
-    list_display = ("at", "kind", "device", "acknowledged_at", "acknowledged_by")
+    list_display = ("at", "kind_text", "device", "acknowledged_at", "acknowledged_by")
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_text(self, obj):
+        return labels.alert_text(obj.kind)
     list_filter = ("kind", "device")
     raw_id_fields = ("event",)
 
@@ -99,3 +152,8 @@ class GapAdmin(admin.ModelAdmin):
 class AuthFailureAdmin(admin.ModelAdmin):
     list_display = ("at", "device_id", "code", "path", "remote_addr")
     list_filter = ("code",)
+
+
+@admin.register(StaffPreference)
+class StaffPreferenceAdmin(admin.ModelAdmin):
+    list_display = ("user", "language")

@@ -14,16 +14,19 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from ..mp.fw import roles as fw_roles  # one source: firmware/app/roles.py and settings.py
 from ..mp.fw import settings as fw_settings
+from .labels import ALERT_KINDS, alert_text_lazy, direction_text_lazy, mode_text_lazy, role_text_lazy, unit_text
 
 MODE_PREVENTION, MODE_CONTROL, MODE_SEALED = fw_settings.MODE_PREVENTION, fw_settings.MODE_CONTROL, fw_settings.MODE_SEALED
-MODE_CHOICES = list(enumerate(fw_settings.MODES))
+# labels in the reader's language from the firmware's own tables (labels.py)
+MODE_CHOICES = [(m, mode_text_lazy(m)) for m in range(len(fw_settings.MODES))]
 DIR_IN, DIR_OUT = 1, 2
-DIRECTION_CHOICES = [(DIR_IN, "in"), (DIR_OUT, "out")]
-ROLE_CHOICES = list(enumerate(fw_roles.NAMES))
-DIRS_CHOICES = [(1, "in"), (2, "out"), (3, "in,out")]
+DIRECTION_CHOICES = [(DIR_IN, direction_text_lazy(DIR_IN)), (DIR_OUT, direction_text_lazy(DIR_OUT))]
+ROLE_CHOICES = [(r, role_text_lazy(r)) for r in range(len(fw_roles.NAMES))]
+DIRS_CHOICES = [(1, direction_text_lazy(DIR_IN)), (2, direction_text_lazy(DIR_OUT)), (3, _("in and out"))]
 QUARANTINE_DAYS = 14
 U16 = [MinValueValidator(0), MaxValueValidator(0xFFFF)]
 
@@ -43,26 +46,30 @@ def _new_secret() -> str:
 class Community(models.Model):
     """One residential community: its rules and the key that signs its bundles."""
 
-    id = models.CharField(primary_key=True, max_length=32, help_text="pass issuer id (iss), e.g. maple-court")
-    name = models.CharField(max_length=100)
-    mode = models.PositiveSmallIntegerField(choices=MODE_CHOICES, default=MODE_PREVENTION)
+    id = models.CharField(_("community id"), primary_key=True, max_length=32,
+                          help_text=_("pass issuer id (iss), e.g. maple-court"))
+    name = models.CharField(_("name"), max_length=100)
+    mode = models.PositiveSmallIntegerField(_("mode"), choices=MODE_CHOICES, default=MODE_PREVENTION)
     threshold_cc = models.PositiveSmallIntegerField(
-        "fever threshold (centi-C)", default=3730, validators=[MinValueValidator(3500), MaxValueValidator(4000)])
-    retention_days = models.PositiveIntegerField(default=90, validators=[MinValueValidator(1)])
+        _("fever threshold (centi-°C)"), default=3730, validators=[MinValueValidator(3500), MaxValueValidator(4000)])
+    retention_days = models.PositiveIntegerField(_("retention (days)"), default=90, validators=[MinValueValidator(1)])
     device_settings = models.JSONField(
-        default=dict, blank=True,
-        help_text="device setting overrides (firmware app/settings.py names) except mode and threshold")
-    bundle_kid = models.CharField(max_length=32, blank=True, help_text="hex kid of the bundle signing key")
-    bundle_key_pem = models.TextField(blank=True, help_text="PKCS#8 PEM private key signing this community's "
-                                      "bundles (generated when empty)")
-    bundle_version = models.PositiveBigIntegerField(default=1, editable=False)
-    bundle_digest = models.CharField(max_length=64, blank=True, editable=False)
-    bundle_built_at = models.DateTimeField(null=True, blank=True, editable=False)
+        _("device settings"), default=dict, blank=True,
+        help_text=_("device setting overrides (firmware app/settings.py names) except mode and threshold"))
+    bundle_kid = models.CharField(_("bundle key id"), max_length=32, blank=True,
+                                  help_text=_("hex kid of the bundle signing key"))
+    bundle_key_pem = models.TextField(_("bundle signing key"), blank=True,
+                                      help_text=_("PKCS#8 PEM private key signing this community's "
+                                                  "bundles (generated when empty)"))
+    bundle_version = models.PositiveBigIntegerField(_("bundle version"), default=1, editable=False)
+    bundle_digest = models.CharField(_("bundle digest"), max_length=64, blank=True, editable=False)
+    bundle_built_at = models.DateTimeField(_("bundle built at"), null=True, blank=True, editable=False)
     bundle_cbor = models.BinaryField(null=True, blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
-        verbose_name_plural = "communities"
+        verbose_name = _("community")
+        verbose_name_plural = _("communities")
 
     # fields whose change must reach the gates in a new bundle
     BUNDLE_FIELDS = ("mode", "threshold_cc", "device_settings", "bundle_kid", "bundle_key_pem")
@@ -114,7 +121,7 @@ class Community(models.Model):
 
     @property
     def mode_name(self) -> str:
-        return dict(MODE_CHOICES)[self.mode]
+        return str(dict(MODE_CHOICES)[self.mode])
 
     @property
     def threshold_c(self) -> float:
@@ -124,14 +131,18 @@ class Community(models.Model):
 class IssuerKey(models.Model):
     """A pass issuer key the community's gates trust (bundle key 9)."""
 
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="issuer_keys")
-    kid = models.CharField(max_length=32, help_text="hex, 1..16 bytes")
-    pub = models.CharField(max_length=130, help_text="hex of the 65-byte uncompressed P-256 point")
-    private_pem = models.TextField(blank=True, help_text="only when this server issues passes with it")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="issuer_keys",
+                                  verbose_name=_("community"))
+    kid = models.CharField(_("key id"), max_length=32, help_text=_("hex, 1..16 bytes"))
+    pub = models.CharField(_("public key"), max_length=130, help_text=_("hex of the 65-byte uncompressed P-256 point"))
+    private_pem = models.TextField(_("private key"), blank=True,
+                                   help_text=_("only when this server issues passes with it"))
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
+        verbose_name = _("pass issuer key")
+        verbose_name_plural = _("pass issuer keys")
         constraints = [models.UniqueConstraint(fields=["community", "kid"], name="issuerkey_unique_kid")]
 
     def __str__(self):
@@ -141,13 +152,16 @@ class IssuerKey(models.Model):
 class Unit(models.Model):
     """A home unit: building, entrance, room (numbers as printed on passes)."""
 
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="units")
-    building = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(0xFFFF)])
-    entrance = models.PositiveIntegerField(validators=U16)
-    room = models.PositiveIntegerField(validators=U16)
-    label = models.CharField(max_length=64, blank=True)
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="units",
+                                  verbose_name=_("community"))
+    building = models.PositiveIntegerField(_("building"), validators=[MinValueValidator(1), MaxValueValidator(0xFFFF)])
+    entrance = models.PositiveIntegerField(_("entrance"), validators=U16)
+    room = models.PositiveIntegerField(_("room"), validators=U16)
+    label = models.CharField(_("label"), max_length=64, blank=True)
 
     class Meta:
+        verbose_name = _("home unit")
+        verbose_name_plural = _("home units")
         ordering = ["building", "entrance", "room"]
         constraints = [models.UniqueConstraint(fields=["community", "building", "entrance", "room"],
                                                name="unit_unique")]
@@ -159,15 +173,18 @@ class Unit(models.Model):
 class Person(models.Model):
     """A resident or staff member. Name and phone never leave the server."""
 
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="people")
-    name = models.CharField(max_length=100)
-    phone = models.CharField(max_length=32, blank=True)
-    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.SET_NULL, related_name="people")
-    note = models.CharField(max_length=200, blank=True)
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="people",
+                                  verbose_name=_("community"))
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    unit = models.ForeignKey(Unit, null=True, blank=True, on_delete=models.SET_NULL, related_name="people",
+                             verbose_name=_("home unit"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "people"
+        verbose_name = _("person")
+        verbose_name_plural = _("people")
 
     def __str__(self):
         return self.name
@@ -176,28 +193,31 @@ class Person(models.Model):
 class Pass(models.Model):
     """An issued pass. cti is its unique id; pid (first 8 bytes) is what gates log."""
 
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="passes")
-    cti = models.CharField(max_length=32, unique=True, help_text="hex, 8..16 bytes")
-    pid = models.CharField(max_length=16, db_index=True, editable=False)
-    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="passes")
-    role = models.PositiveSmallIntegerField(choices=ROLE_CHOICES, default=0)
-    building = models.PositiveIntegerField(default=0, validators=U16)
-    entrance = models.PositiveIntegerField(default=0, validators=U16)
-    room = models.PositiveIntegerField(default=0, validators=U16)
-    dirs = models.PositiveSmallIntegerField(choices=DIRS_CHOICES, default=3)
-    label = models.CharField(max_length=16, blank=True)
-    kid = models.CharField(max_length=32, blank=True)
-    nbf = models.DateTimeField()
-    exp = models.DateTimeField()
-    issued_at = models.DateTimeField(default=timezone.now)
-    text = models.TextField(blank=True, help_text="the GP1: QR text, for reprinting")
-    revoked = models.BooleanField(default=False)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_reason = models.CharField(max_length=200, blank=True)
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="passes",
+                                  verbose_name=_("community"))
+    cti = models.CharField(_("pass id"), max_length=32, unique=True, help_text=_("hex, 8..16 bytes"))
+    pid = models.CharField(_("short pass id"), max_length=16, db_index=True, editable=False)
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="passes",
+                               verbose_name=_("person"))
+    role = models.PositiveSmallIntegerField(_("role"), choices=ROLE_CHOICES, default=0)
+    building = models.PositiveIntegerField(_("building"), default=0, validators=U16)
+    entrance = models.PositiveIntegerField(_("entrance"), default=0, validators=U16)
+    room = models.PositiveIntegerField(_("room"), default=0, validators=U16)
+    dirs = models.PositiveSmallIntegerField(_("directions"), choices=DIRS_CHOICES, default=3)
+    label = models.CharField(_("label"), max_length=16, blank=True)
+    kid = models.CharField(_("issuer key id"), max_length=32, blank=True)
+    nbf = models.DateTimeField(_("valid from"))
+    exp = models.DateTimeField(_("valid until"))
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    text = models.TextField(_("QR text"), blank=True, help_text=_("the GP1: QR text, for reprinting"))
+    revoked = models.BooleanField(_("revoked"), default=False)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.CharField(_("reason for revoking"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["-issued_at"]
-        verbose_name_plural = "passes"
+        verbose_name = _("pass")
+        verbose_name_plural = _("passes")
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -216,6 +236,10 @@ class Pass(models.Model):
     def unit_text(self) -> str:
         return "%d-%d-%d" % (self.building, self.entrance, self.room)
 
+    @property
+    def dirs_text(self) -> str:
+        return str(dict(DIRS_CHOICES).get(self.dirs, self.dirs))
+
     def __str__(self):
         return self.cti
 
@@ -223,48 +247,61 @@ class Pass(models.Model):
 class Device(models.Model):
     """A gate device: identity, HMAC secret, and its last reported health."""
 
-    id = models.CharField(primary_key=True, max_length=32)
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="devices")
-    secret = models.CharField(max_length=128, default=_new_secret, help_text="hex HMAC-SHA256 key (>= 16 bytes)")
-    gate = models.CharField(max_length=64, help_text="gate name shown on the board, e.g. North gate")
-    direction = models.PositiveSmallIntegerField(choices=DIRECTION_CHOICES, default=DIR_IN)
-    active = models.BooleanField(default=True)
-    firmware = models.CharField(max_length=32, blank=True, editable=False)
-    bundle_version = models.PositiveBigIntegerField(default=0, editable=False, help_text="as reported")
-    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
-    last_addr = models.CharField(max_length=64, blank=True, editable=False)
-    last_skew_s = models.IntegerField(default=0, editable=False, help_text="device time - server time")
-    backlog = models.PositiveBigIntegerField(default=0, editable=False)
-    log_used_pct = models.PositiveSmallIntegerField(default=0, editable=False)
-    log_near_full = models.BooleanField(default=False, editable=False)
-    uptime_s = models.PositiveBigIntegerField(default=0, editable=False)
-    acked_seq = models.PositiveBigIntegerField(default=0, editable=False, help_text="highest contiguous seq held")
-    max_seq = models.PositiveBigIntegerField(default=0, editable=False)
-    events_total = models.PositiveBigIntegerField(default=0, editable=False)
-    lost_total = models.PositiveBigIntegerField(default=0, editable=False, help_text="seqs the device lost")
-    crc_errors = models.PositiveBigIntegerField(default=0, editable=False)
-    auth_failures = models.PositiveBigIntegerField(default=0, editable=False)
-    last_auth_failure = models.CharField(max_length=64, blank=True, editable=False)
-    last_auth_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    id = models.CharField(_("device id"), primary_key=True, max_length=32)
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="devices",
+                                  verbose_name=_("community"))
+    secret = models.CharField(_("secret"), max_length=128, default=_new_secret,
+                              help_text=_("hex HMAC-SHA256 key (>= 16 bytes)"))
+    gate = models.CharField(_("gate"), max_length=64, help_text=_("gate name shown on the board, e.g. North gate"))
+    direction = models.PositiveSmallIntegerField(_("direction"), choices=DIRECTION_CHOICES, default=DIR_IN)
+    active = models.BooleanField(_("active"), default=True)
+    firmware = models.CharField(_("firmware"), max_length=32, blank=True, editable=False)
+    bundle_version = models.PositiveBigIntegerField(_("bundle version"), default=0, editable=False,
+                                                    help_text=_("as reported"))
+    last_seen = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False)
+    last_addr = models.CharField(_("last address"), max_length=64, blank=True, editable=False)
+    last_skew_s = models.IntegerField(_("clock offset (s)"), default=0, editable=False,
+                                      help_text=_("device time - server time"))
+    backlog = models.PositiveBigIntegerField(_("backlog"), default=0, editable=False)
+    log_used_pct = models.PositiveSmallIntegerField(_("log used (%)"), default=0, editable=False)
+    log_near_full = models.BooleanField(_("log near full"), default=False, editable=False)
+    uptime_s = models.PositiveBigIntegerField(_("uptime (s)"), default=0, editable=False)
+    acked_seq = models.PositiveBigIntegerField(_("acknowledged seq"), default=0, editable=False,
+                                               help_text=_("highest contiguous seq held"))
+    max_seq = models.PositiveBigIntegerField(_("highest seq"), default=0, editable=False)
+    events_total = models.PositiveBigIntegerField(_("events stored"), default=0, editable=False)
+    lost_total = models.PositiveBigIntegerField(_("events lost"), default=0, editable=False,
+                                                help_text=_("seqs the device lost"))
+    crc_errors = models.PositiveBigIntegerField(_("CRC errors"), default=0, editable=False)
+    auth_failures = models.PositiveBigIntegerField(_("authentication failures"), default=0, editable=False)
+    last_auth_failure = models.CharField(_("last authentication failure"), max_length=64, blank=True,
+                                         editable=False)
+    last_auth_failure_at = models.DateTimeField(_("last authentication failure at"), null=True, blank=True,
+                                                editable=False)
     # health from the last heartbeat (app/health.py on the device); None/"" = not reported
-    rssi = models.SmallIntegerField(null=True, blank=True, editable=False, help_text="Wi-Fi dBm")
-    heap_free = models.PositiveIntegerField(null=True, blank=True, editable=False, help_text="bytes")
-    sensor_status = models.CharField(max_length=8, blank=True, editable=False)
-    scanner_status = models.CharField(max_length=8, blank=True, editable=False)
-    last_error = models.CharField(max_length=64, blank=True, editable=False)
-    fire_active = models.BooleanField(default=False, editable=False, help_text="fire-alarm input active")
-    relay_held = models.PositiveSmallIntegerField(default=0, editable=False,
-                                                  help_text="relay holds: 1 fire release, 2 remote release")
-    release_state = models.CharField(max_length=16, blank=True, editable=False,
-                                     help_text="usb (USB deploy) or the OTA release state")
-    offline_alert_at = models.DateTimeField(null=True, blank=True, editable=False,
-                                            help_text="when the last offline alert was raised")
-    cmd_seq = models.PositiveBigIntegerField(default=0, editable=False,
-                                             help_text="last remote command the device accepted (its heartbeat)")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    rssi = models.SmallIntegerField(_("Wi-Fi signal (dBm)"), null=True, blank=True, editable=False,
+                                    help_text=_("Wi-Fi dBm"))
+    heap_free = models.PositiveIntegerField(_("free memory"), null=True, blank=True, editable=False,
+                                            help_text=_("bytes"))
+    sensor_status = models.CharField(_("sensor"), max_length=8, blank=True, editable=False)
+    scanner_status = models.CharField(_("scanner"), max_length=8, blank=True, editable=False)
+    last_error = models.CharField(_("last error"), max_length=64, blank=True, editable=False)
+    fire_active = models.BooleanField(_("fire alarm"), default=False, editable=False,
+                                      help_text=_("fire-alarm input active"))
+    relay_held = models.PositiveSmallIntegerField(_("relay held"), default=0, editable=False,
+                                                  help_text=_("relay holds: 1 fire release, 2 remote release"))
+    release_state = models.CharField(_("release state"), max_length=16, blank=True, editable=False,
+                                     help_text=_("usb (USB deploy) or the OTA release state"))
+    offline_alert_at = models.DateTimeField(_("offline alert at"), null=True, blank=True, editable=False,
+                                            help_text=_("when the last offline alert was raised"))
+    cmd_seq = models.PositiveBigIntegerField(_("remote command seq"), default=0, editable=False,
+                                             help_text=_("last remote command the device accepted (its heartbeat)"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["gate", "id"]
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
 
     def __str__(self):
         return "%s (%s %s)" % (self.id, self.gate, self.get_direction_display())
@@ -291,7 +328,7 @@ class Device(models.Model):
             if len(bytes.fromhex(self.secret)) < 16:
                 raise ValueError
         except ValueError:
-            raise ValidationError({"secret": "hex of at least 16 bytes"})
+            raise ValidationError({"secret": _("hex of at least 16 bytes")})
 
 
 class RemoteCommand(models.Model):
@@ -299,19 +336,36 @@ class RemoteCommand(models.Model):
     answers until the device reports it (cmd_seq) or it expires."""
 
     KINDS = ("open", "lockdown", "lockdown_off", "release", "release_off", "reboot")
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="commands")
-    seq = models.PositiveBigIntegerField(help_text="per device, increasing: the device refuses any seq it has seen")
-    kind = models.CharField(max_length=16)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="commands", verbose_name=_("device"))
+    seq = models.PositiveBigIntegerField(_("seq"),
+                                         help_text=_("per device, increasing: the device refuses any seq it has seen"))
+    kind = models.CharField(_("command"), max_length=16)
     created_by = models.ForeignKey(dj_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    delivered_at = models.DateTimeField(null=True, blank=True, help_text="first sent in a heartbeat answer")
-    done_at = models.DateTimeField(null=True, blank=True, help_text="the device reported it (cmd_seq)")
+                                   related_name="+", verbose_name=_("asked by"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True,
+                                        help_text=_("first sent in a heartbeat answer"))
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True,
+                                   help_text=_("the device reported it (cmd_seq)"))
 
     class Meta:
         ordering = ["-created_at", "-seq"]
         constraints = [models.UniqueConstraint(fields=["device", "seq"], name="remotecommand_unique_seq")]
+        verbose_name = _("remote command")
+        verbose_name_plural = _("remote commands")
+
+    @property
+    def kind_text(self) -> str:
+        from .labels import command_button
+
+        return command_button(self.kind)
+
+    @property
+    def state_text(self) -> str:
+        from .labels import command_state
+
+        return command_state(self.state)
 
     @property
     def state(self) -> str:
@@ -325,28 +379,30 @@ class RemoteCommand(models.Model):
 class Event(models.Model):
     """One device record (32 bytes on the device), unique by (device, seq)."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
-    seq = models.PositiveBigIntegerField()
-    time_raw = models.PositiveBigIntegerField(help_text="device unix time, 0 = unknown")
-    at = models.DateTimeField(db_index=True, help_text="device time, or arrival time when unknown")
-    received_at = models.DateTimeField()
-    kind = models.PositiveSmallIntegerField()
-    reason = models.PositiveSmallIntegerField()
-    flags = models.PositiveSmallIntegerField()
-    role = models.PositiveSmallIntegerField(null=True)
-    pid = models.CharField(max_length=16, db_index=True)
-    body = models.SmallIntegerField(null=True, help_text="centi-C")
-    obj = models.SmallIntegerField(null=True, help_text="centi-C")
-    amb = models.SmallIntegerField(null=True, help_text="centi-C")
-    aux = models.PositiveIntegerField()
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events", verbose_name=_("device"))
+    seq = models.PositiveBigIntegerField(_("seq"))
+    time_raw = models.PositiveBigIntegerField(_("device time"), help_text=_("device unix time, 0 = unknown"))
+    at = models.DateTimeField(_("time"), db_index=True, help_text=_("device time, or arrival time when unknown"))
+    received_at = models.DateTimeField(_("received at"))
+    kind = models.PositiveSmallIntegerField(_("kind"))
+    reason = models.PositiveSmallIntegerField(_("reason"))
+    flags = models.PositiveSmallIntegerField(_("flags"))
+    role = models.PositiveSmallIntegerField(_("role"), null=True)
+    pid = models.CharField(_("pass id"), max_length=16, db_index=True)
+    body = models.SmallIntegerField(_("body temperature"), null=True, help_text=_("centi-°C"))
+    obj = models.SmallIntegerField(_("object temperature"), null=True, help_text=_("centi-°C"))
+    amb = models.SmallIntegerField(_("ambient temperature"), null=True, help_text=_("centi-°C"))
+    aux = models.PositiveIntegerField(_("aux"))
     # derived from kind/flags/reason, for the staff pages
-    allowed = models.BooleanField()
-    direction = models.PositiveSmallIntegerField(help_text="0 none, 1 in, 2 out")
-    urgent = models.BooleanField()
-    fever = models.BooleanField()
-    time_trusted = models.BooleanField()
+    allowed = models.BooleanField(_("allowed"))
+    direction = models.PositiveSmallIntegerField(_("direction"), help_text=_("0 none, 1 in, 2 out"))
+    urgent = models.BooleanField(_("urgent"))
+    fever = models.BooleanField(_("abnormal temperature"))
+    time_trusted = models.BooleanField(_("time trusted"))
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         # every index costs on each of the thousands of inserts a second: (device, seq)
         # serves per-gate queries, `at` the date ranges, `pid` the pass lookups
         constraints = [models.UniqueConstraint(fields=["device", "seq"], name="event_unique_device_seq")]
@@ -376,52 +432,76 @@ class DailyCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "day"], name="dailycount_unique")]
+        verbose_name = _("daily count")
+        verbose_name_plural = _("daily counts")
 
 
 class Gap(models.Model):
     """Seqs a device no longer holds and never delivered (its log dropped them)."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="gaps")
-    first_seq = models.PositiveBigIntegerField()
-    last_seq = models.PositiveBigIntegerField()
-    missing = models.PositiveBigIntegerField()
-    detected_at = models.DateTimeField(default=timezone.now)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="gaps", verbose_name=_("device"))
+    first_seq = models.PositiveBigIntegerField(_("first seq"))
+    last_seq = models.PositiveBigIntegerField(_("last seq"))
+    missing = models.PositiveBigIntegerField(_("missing"))
+    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("gap in a device log")
+        verbose_name_plural = _("gaps in device logs")
+
+    def __str__(self):
+        return "%s #%d-%d" % (self.device_id, self.first_seq, self.last_seq)
 
 
 class Alert(models.Model):
     """Something staff must look at now: fever, urgent denial, alarm, forced door, lost events,
     a gate that stopped sending heartbeats ("offline": no event behind it)."""
 
-    KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped", "offline")
+    KINDS = ALERT_KINDS
     # DO_NOTHING keeps Event deletes a single statement (purge deletes alerts first)
-    event = models.OneToOneField(Event, on_delete=models.DO_NOTHING, related_name="alert", null=True, blank=True)
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
-    kind = models.CharField(max_length=16)
-    at = models.DateTimeField()
-    created_at = models.DateTimeField(default=timezone.now)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    event = models.OneToOneField(Event, on_delete=models.DO_NOTHING, related_name="alert", null=True, blank=True,
+                                 verbose_name=_("event"))
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("device"))
+    kind = models.CharField(_("kind"), max_length=16, choices=[(k, alert_text_lazy(k)) for k in ALERT_KINDS])
+    at = models.DateTimeField(_("time"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(dj_settings.AUTH_USER_MODEL, null=True, blank=True,
-                                        on_delete=models.SET_NULL)
+                                        on_delete=models.SET_NULL, verbose_name=_("acknowledged by"))
 
     class Meta:
         ordering = ["-at"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+
+    def __str__(self):
+        from .labels import alert_text
+
+        return "%s %s #%d" % (alert_text(self.kind), self.device_id, self.event_id)
         indexes = [models.Index(fields=["acknowledged_at", "at"], name="alert_open")]
 
 
 class Quarantine(models.Model):
     """A unit, entrance or whole building that may not go out (default 14 days)."""
 
-    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="quarantines")
-    building = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(0xFFFF)])
-    entrance = models.PositiveIntegerField(default=0, validators=U16, help_text="0 = whole building")
-    room = models.PositiveIntegerField(default=0, validators=U16, help_text="0 = whole entrance")
-    start = models.DateTimeField(default=timezone.now)
-    end = models.DateTimeField(blank=True)
-    note = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="quarantines",
+                                  verbose_name=_("community"))
+    building = models.PositiveIntegerField(_("building"), validators=[MinValueValidator(1), MaxValueValidator(0xFFFF)])
+    entrance = models.PositiveIntegerField(_("entrance"), default=0, validators=U16,
+                                           help_text=_("0 = whole building"))
+    room = models.PositiveIntegerField(_("room"), default=0, validators=U16, help_text=_("0 = whole entrance"))
+    start = models.DateTimeField(_("start"), default=timezone.now)
+    end = models.DateTimeField(_("end"), blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["-start"]
+        verbose_name = _("quarantine")
+        verbose_name_plural = _("quarantines")
+
+    def __str__(self):
+        return self.unit_text
 
     def save(self, *args, **kwargs):
         if self.end is None:
@@ -430,17 +510,13 @@ class Quarantine(models.Model):
 
     def clean(self):
         if self.entrance == 0 and self.room != 0:
-            raise ValidationError({"room": "a room needs its entrance (entrance 0 = whole building)"})
+            raise ValidationError({"room": _("a room needs its entrance (entrance 0 = whole building)")})
         if self.end is not None and self.start is not None and self.end <= self.start:
-            raise ValidationError({"end": "must be after start"})
+            raise ValidationError({"end": _("must be after start")})
 
     @property
     def unit_text(self) -> str:
-        if self.entrance == 0:
-            return "building %d" % self.building
-        if self.room == 0:
-            return "building %d entrance %d" % (self.building, self.entrance)
-        return "%d-%d-%d" % (self.building, self.entrance, self.room)
+        return unit_text(self.building, self.entrance, self.room)
 
     def active_at(self, when) -> bool:
         return self.start <= when < self.end
@@ -449,11 +525,18 @@ class Quarantine(models.Model):
 class AuthFailure(models.Model):
     """A rejected device request (kept for the device health page)."""
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    device_id = models.CharField(max_length=64, blank=True)
-    code = models.CharField(max_length=32)
-    path = models.CharField(max_length=200, blank=True)
-    remote_addr = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    device_id = models.CharField(_("device header"), max_length=64, blank=True)
+    code = models.CharField(_("code"), max_length=32)
+    path = models.CharField(_("path"), max_length=200, blank=True)
+    remote_addr = models.CharField(_("from address"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("rejected device request")
+        verbose_name_plural = _("rejected device requests")
+
+    def __str__(self):
+        return "%s %s" % (self.device_id or "-", self.code)
 
 
 class SeenSignature(models.Model):
@@ -461,3 +544,24 @@ class SeenSignature(models.Model):
 
     signature = models.CharField(primary_key=True, max_length=64)
     expires = models.BigIntegerField(db_index=True, help_text="unix seconds")
+
+    class Meta:
+        verbose_name = _("seen request signature")
+        verbose_name_plural = _("seen request signatures")
+
+
+class StaffPreference(models.Model):
+    """A staff account's saved choices (the language of the staff pages)."""
+
+    user = models.OneToOneField(dj_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="gatepass_pref",
+                                verbose_name=_("user"))
+    language = models.CharField(_("language"), max_length=16, blank=True,
+                                choices=[(code, name) for code, name in dj_settings.LANGUAGES],
+                                help_text=_("empty: the browser's language"))
+
+    class Meta:
+        verbose_name = _("staff preference")
+        verbose_name_plural = _("staff preferences")
+
+    def __str__(self):
+        return "%s: %s" % (self.user, self.language or "-")

@@ -7,7 +7,11 @@ DATABASE_URL        postgresql://user:pass@host:port/name[?host=/socket/dir&sslm
 GATEPASS_SECRET_KEY Django secret key (default: generated once into GATEPASS_HOME)
 GATEPASS_DEBUG      1 for Django debug pages (never on a reachable server)
 GATEPASS_ALLOWED_HOSTS  comma-separated (default *: gates reach the server by LAN address)
-GATEPASS_TIME_ZONE  IANA name used for "today" on the staff pages (default UTC)
+GATEPASS_TIME_ZONE  IANA name of the community's clock, e.g. Asia/Shanghai: "today" on the
+                    staff pages and every time shown there (default UTC; the pages
+                    always name the zone they show)
+GATEPASS_LANGUAGE   staff pages' language when neither the account's saved choice nor the
+                    browser's Accept-Language picks one: zh-hans (default) or en
 GATEPASS_CONN_MAX_AGE  seconds a database connection is kept (default 0; gunicorn sets 60)
 """
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 HOME = Path(os.environ.get("GATEPASS_HOME") or (Path.cwd() / "var")).resolve()
 
@@ -107,6 +112,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # the account's saved language, else Accept-Language, else LANGUAGE_CODE
+    "gatepass.server.language.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # signs device API answers (X-Gatepass-Signature bound to the request's signature)
@@ -124,6 +131,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -136,10 +145,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("GATEPASS_TIME_ZONE", "UTC")
-USE_I18N = False
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LANGUAGE_CODE = os.environ.get("GATEPASS_LANGUAGE", "zh-hans").strip().lower()
+if LANGUAGE_CODE not in dict(LANGUAGES):
+    raise ValueError("GATEPASS_LANGUAGE=%r: use one of %s" % (LANGUAGE_CODE, ", ".join(dict(LANGUAGES))))
+TIME_ZONE = os.environ.get("GATEPASS_TIME_ZONE", "UTC").strip()
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError):
+    raise ValueError("GATEPASS_TIME_ZONE=%r is not an IANA time zone (e.g. Asia/Shanghai)" % TIME_ZONE) from None
+USE_I18N = True
 USE_TZ = True
+# our date/time formats (seconds in tables, the weekday on the board) before Django's
+FORMAT_MODULE_PATH = ["gatepass.server.formats"]
+# our catalogs first: the glossary's terms win, and texts Django's own Chinese catalog
+# lacks (admin, its scripts) are filled in
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
+LANGUAGE_COOKIE_NAME = "gatepass_language"
+
+from gatepass.server import i18n as _i18n  # noqa: E402
+
+_i18n.ensure_compiled()  # a .po newer than its .mo (fresh checkout, edited catalog) is compiled now
 
 STATIC_URL = "/static/"
 STATIC_ROOT = HOME / "static"

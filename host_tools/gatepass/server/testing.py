@@ -262,8 +262,12 @@ def configure_inprocess() -> Path:
     import atexit
 
     atexit.register(shutil.rmtree, home, True)
-    saved = {k: os.environ.get(k) for k in ("GATEPASS_HOME", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    saved = {k: os.environ.get(k) for k in ("GATEPASS_HOME", "DATABASE_URL", "DJANGO_SETTINGS_MODULE",
+                                            "GATEPASS_LANGUAGE")}
     os.environ["GATEPASS_HOME"] = str(home)
+    # the test client sends no Accept-Language: tests read the English pages unless they
+    # pick a language (the product's default is zh-hans, tests/test_server_i18n.py)
+    os.environ["GATEPASS_LANGUAGE"] = "en"
     os.environ["DATABASE_URL"] = "sqlite:///" + str(home / "test.sqlite3")
     os.environ["DJANGO_SETTINGS_MODULE"] = "gatepass.server.settings"
     try:

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import views
+from . import language, views
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -28,6 +28,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(template_name="gatepass/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("language/", language.set_language, name="set_language"),
     re_path(r"^static/(?P<path>.+)$", serve_static),
     path("", include((staff, "gatepass"))),
 ]

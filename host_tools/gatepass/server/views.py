@@ -18,28 +18,29 @@ from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from ..mp.fw import roles
-from . import bundlesvc, forms, health, remote
+from . import bundlesvc, forms, health, labels, remote
 from .ingest import reasons, record
 from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, Device, Event, Gap, Pass, Person,
                      RemoteCommand,
                      Quarantine, Unit)
 
 staff_required = user_passes_test(lambda u: u.is_active and u.is_staff)
-ROLE_NAMES = roles.NAMES
 PAGE = 100
 ONLINE_S = health.OFFLINE_S  # a device not heard from for this long shows as offline
 
 
 def role_name(r):
-    if r is None:
-        return ""
-    return ROLE_NAMES[r] if 0 <= r < len(ROLE_NAMES) else "role%d" % r
+    """Stable English role name (CSV exports)."""
+    return "" if r is None else roles.name(r)
 
 
 def kind_name(k):
+    """Stable English event kind (CSV exports)."""
     return record.KIND_NAMES.get(k, "k%d" % k)
 
 
@@ -47,8 +48,9 @@ def _alert_reason(e) -> str:
     """What staff read in the alert list: the decision for a passage, else what happened
     to the device (a forced door carries no reason; a refused bundle names why)."""
     if e.kind == record.K_PASSAGE:
-        return reasons.name(e.reason)
-    what = kind_name(e.kind).replace("_", " ")
+        return labels.reason_text(e.reason)
+    what = labels.kind_text(e.kind)
+    # a device event's reason is for the technician: its stable code name
     return "%s (%s)" % (what, reasons.name(e.reason)) if e.reason else what
 
 
@@ -152,10 +154,11 @@ def alerts(request):
     for a in rows:
         e = a.event
         if e is None:  # raised by the server itself: a gate that stopped sending heartbeats
-            items.append({"alert": a, "e": None, "reason": "no heartbeat since this time", "body": None,
-                          "pass": None, "pid": ""})
+            items.append({"alert": a, "e": None, "kind": labels.alert_text(a.kind),
+                          "reason": _("no heartbeat since this time"), "body": None, "pass": None, "pid": ""})
             continue
-        items.append({"alert": a, "e": e, "reason": _alert_reason(e), "body": Event.c(e.body),
+        items.append({"alert": a, "e": e, "kind": labels.alert_text(a.kind), "reason": _alert_reason(e),
+                      "body": Event.c(e.body),
                       "pass": passes.get(e.pid), "pid": e.pid if e.kind == record.K_PASSAGE else ""})
     return render(request, "gatepass/alerts.html", _ctx(request, c, items=items, show_all=show_all, refresh=5))
 
@@ -201,10 +204,12 @@ def _event_filter(request, c: Community):
 
 
 def _event_row(e: Event) -> dict:
+    passage = e.kind == record.K_PASSAGE
     return {
-        "e": e, "kind": kind_name(e.kind), "reason": reasons.name(e.reason) if e.kind == record.K_PASSAGE else "",
-        "role": role_name(e.role), "body": Event.c(e.body), "obj": Event.c(e.obj), "amb": Event.c(e.amb),
-        "direction": {1: "in", 2: "out"}.get(e.direction, ""),
+        "e": e, "passage": passage, "kind": labels.kind_text(e.kind),
+        "reason": labels.reason_label(e.reason) if passage else "",
+        "role": labels.role_text(e.role), "body": Event.c(e.body), "obj": Event.c(e.obj), "amb": Event.c(e.amb),
+        "direction": labels.direction_text(e.direction),
     }
 
 
@@ -284,12 +289,10 @@ def devices(request):
     commands = RemoteCommand.objects.filter(device__community=c).select_related("device", "created_by")[:30]
     return render(request, "gatepass/devices.html", _ctx(
         request, c, rows=rows, failures=failures, bundle_version=version, refresh=30, commands=commands,
-        command_kinds=RemoteCommand.KINDS))
+        command_kinds=[(k, labels.command_button(k)) for k in RemoteCommand.KINDS]))
 
 
-COMMAND_TEXT = {"open": "open the door once", "lockdown": "lock down (only exempt roles pass)",
-                "lockdown_off": "end the lockdown", "release": "EMERGENCY RELEASE (door unlocked until ended)",
-                "release_off": "end the emergency release", "reboot": "reboot"}
+COMMAND_TEXT = labels.COMMAND_TEXT
 
 
 @login_required
@@ -299,17 +302,18 @@ def device_command(request, pk: str):
     c = community_for(request)
     d = get_object_or_404(Device, pk=pk)
     if not request.user.is_staff:
-        messages.error(request, "Only staff accounts may send commands to gates.")
+        messages.error(request, _("Only staff accounts may send commands to gates."))
         return redirect("gatepass:devices")
     if c is None or d.community_id != c.pk:
         raise Http404("no such device in this community")
     kind = request.POST.get("kind", "")
     if kind not in RemoteCommand.KINDS:
-        messages.error(request, "Unknown command.")
+        messages.error(request, _("Unknown command."))
         return redirect("gatepass:devices")
     cmd = remote.issue(d, kind, request.user)
-    messages.success(request, "%s: %s (command %d) goes out with the gate's next heartbeat, within %d s or "
-                              "dropped." % (d.gate, COMMAND_TEXT[kind], cmd.seq, remote.TTL_S))
+    messages.success(request, _("%(gate)s: %(what)s (command %(seq)d) goes out with the gate's next heartbeat, "
+                                "within %(ttl)d s or dropped.") % {
+        "gate": d.gate, "what": labels.command_text(kind), "seq": cmd.seq, "ttl": remote.TTL_S})
     return redirect("gatepass:devices")
 
 
@@ -323,7 +327,7 @@ def rules(request):
     q_form = forms.QuarantineForm()
     if request.method == "POST":
         if not request.user.is_staff:
-            messages.error(request, "Only staff accounts may change the rules.")
+            messages.error(request, _("Only staff accounts may change the rules."))
             return redirect("gatepass:rules")
         if "set_mode" in request.POST:
             mode_form = forms.ModeForm(request.POST)
@@ -331,8 +335,8 @@ def rules(request):
                 c.mode = int(mode_form.cleaned_data["mode"])
                 c.threshold_cc = int(round(mode_form.cleaned_data["threshold"] * 100))
                 c.save()
-                messages.success(request, "Mode %s, threshold %.2f C: bundle version %d." % (
-                    c.mode_name, c.threshold_c, c.bundle_version))
+                messages.success(request, _("Mode %(mode)s, threshold %(threshold)s °C: bundle version %(version)d.") % {
+                    "mode": c.mode_name, "threshold": number_format(c.threshold_c, 2), "version": c.bundle_version})
                 return redirect("gatepass:rules")
         elif "add_quarantine" in request.POST:
             q_form = forms.QuarantineForm(request.POST)
@@ -344,14 +348,15 @@ def rules(request):
                                end=start + dt.timedelta(days=d["days"]), note=d["note"])
                 q.full_clean()
                 q.save()
-                messages.success(request, "Quarantine of %s until %s." % (
-                    q.unit_text, timezone.localtime(q.end).strftime("%Y-%m-%d %H:%M")))
+                messages.success(request, _("Quarantine of %(unit)s until %(end)s.") % {
+                    "unit": q.unit_text, "end": date_format(timezone.localtime(q.end), "SHORT_DATETIME_FORMAT")})
                 return redirect("gatepass:rules")
     now = timezone.now()
     qs = Quarantine.objects.filter(community=c, end__gt=now - dt.timedelta(days=30)).order_by("-start")
     rows = [{"q": q, "active": q.active_at(now), "ended": q.end <= now} for q in qs]
     return render(request, "gatepass/rules.html", _ctx(
         request, c, mode_form=mode_form, q_form=q_form, quarantines=rows, modes=MODE_CHOICES,
+        mode_help=labels.mode_help(),
         bundle_version=c.bundle_version))
 
 
@@ -364,7 +369,7 @@ def quarantine_lift(request, pk: int):
     if q.end > now:
         q.end = max(now, q.start)
         q.save()
-        messages.success(request, "Quarantine of %s lifted." % q.unit_text)
+        messages.success(request, _("Quarantine of %(unit)s lifted.") % {"unit": q.unit_text})
     return redirect("gatepass:rules")
 
 
@@ -380,7 +385,7 @@ def passes(request):
     form = forms.PassForm()
     if request.method == "POST":
         if not request.user.is_staff:
-            messages.error(request, "Only staff accounts may issue passes.")
+            messages.error(request, _("Only staff accounts may issue passes."))
             return redirect("gatepass:passes")
         form = forms.PassForm(request.POST)
         if form.is_valid():
@@ -389,7 +394,7 @@ def passes(request):
             except ValueError as e:
                 form.add_error(None, str(e))
             else:
-                messages.success(request, "Pass %s issued." % p.cti)
+                messages.success(request, _("Pass %(id)s issued.") % {"id": p.cti})
                 return redirect("gatepass:pass_card", pk=p.pk)
     return render(request, "gatepass/passes.html", _ctx(request, c, passes=qs[:200], form=form, term=term))
 
@@ -401,7 +406,8 @@ def issue_pass(c: Community, name: str, phone: str = "", role: int = 0, building
 
     key = bundlesvc.issuing_key(c)
     if key is None:
-        raise ValueError("this server holds no private issuer key for %s (add one in the admin)" % c.pk)
+        raise ValueError(_("this server holds no private issuer key for %(community)s (add one in the admin)")
+                         % {"community": c.pk})
     now = int(timezone.now().timestamp())
     spec = gp_issue.new_spec(community=c.pk, role=int(role), unit=(building, entrance, room), dirs=int(dirs),
                              label=label, nbf=now - 60, exp=now + int(days) * 86400, iat=now,
@@ -410,7 +416,7 @@ def issue_pass(c: Community, name: str, phone: str = "", role: int = 0, building
     with transaction.atomic():
         unit = None
         if building:
-            unit, _ = Unit.objects.get_or_create(community=c, building=building, entrance=entrance, room=room)
+            unit, _created = Unit.objects.get_or_create(community=c, building=building, entrance=entrance, room=room)
         person = Person.objects.create(community=c, name=name, phone=phone, unit=unit)
         p = Pass.objects.create(
             community=c, cti=spec.cti.hex(), person=person, role=spec.role, building=building, entrance=entrance,
@@ -428,7 +434,7 @@ def pass_card(request, pk: int):
         from gatepass.issuing import qr
 
         svg = qr.qr_code(p.text).svg_inline(scale=4, border=2)
-    return render(request, "gatepass/card.html", {"p": p, "qr_svg": svg, "role": role_name(p.role),
+    return render(request, "gatepass/card.html", {"p": p, "qr_svg": svg, "role": labels.role_text(p.role),
                                                   "community": p.community})
 
 
@@ -441,6 +447,6 @@ def pass_revoke(request, pk: int):
         p.revoked = True
         p.revoked_reason = request.POST.get("reason", "")[:200]
         p.save()
-        messages.success(request, "Pass %s revoked: gates get it with bundle version %d." % (
-            p.cti, Community.objects.get(pk=p.community_id).bundle_version))
+        messages.success(request, _("Pass %(id)s revoked: gates get it with bundle version %(version)d.") % {
+            "id": p.cti, "version": Community.objects.get(pk=p.community_id).bundle_version})
     return HttpResponseRedirect(reverse("gatepass:passes"))

@@ -1,0 +1,5 @@
+DATE_FORMAT = "Y年n月j日"  # 2026年12月4日
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "Y年n月j日 H:i:s"  # 2026年12月4日 20:25:16
+SHORT_DATE_FORMAT = "Y年n月j日"
+SHORT_DATETIME_FORMAT = "n月j日 H:i"  # 12月4日 20:25

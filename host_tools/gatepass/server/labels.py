@@ -1,0 +1,112 @@
+"""What the staff pages call the firmware's codes, in the reader's language (one source).
+
+The English texts are the firmware's own tables (app/reasons.py messages, app/record.py
+event kinds, app/roles.py role names, app/settings.py mode names); the translations are
+entries of the server's message catalog with a context per table (i18n.firmware_msgids
+puts them there, tests/… check every code has one). Nothing here repeats a table.
+"""
+from __future__ import annotations
+
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, pgettext, pgettext_lazy
+
+from ..mp.fw import reasons, record, roles, settings as fw_settings
+
+# texts of Django's own admin that its Simplified Chinese catalog lacks (Django 5.2):
+# translated in ours so the admin has no English left
+DJANGO_GAPS = (
+    gettext_noop("Model name"), gettext_noop("Add link"), gettext_noop("Change or view list link"),
+    gettext_noop("After you’ve created a user, you’ll be able to edit more user options."), gettext_noop("Error:"),
+)
+
+ALERT_KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped", "offline")
+
+
+def _plain(ctx: str, msgid: str) -> str:
+    text = pgettext(ctx, msgid)
+    # untranslated identifiers (English pages) read as words
+    return text.replace("_", " ") if text == msgid else text
+
+
+# what each community mode (firmware settings.MODES order) means at the gate
+MODE_HELP = (gettext_lazy("normal checks"), gettext_lazy("residents stay in"),
+             gettext_lazy("nobody out but exempt roles"))
+
+
+def mode_help() -> list[dict]:
+    return [{"mode": m, "name": mode_text(m), "help": h} for m, h in enumerate(MODE_HELP)]
+
+
+def reason_text(code: int) -> str:
+    """The reason code's message as the gate shows it, e.g. 'Pass expired' / '通行证已过期'."""
+    e = reasons._NAMES.get(code)
+    return pgettext("reason", e[1]) if e else "R%d" % code
+
+
+def reason_label(code: int) -> str:
+    """Code, message and stable name: what staff search and read in lists."""
+    return "%d %s" % (code, reason_text(code))
+
+
+def kind_text(kind: int) -> str:
+    name = record.KIND_NAMES.get(kind)
+    return _plain("event kind", name) if name else "k%d" % kind
+
+
+def alert_text(kind: str) -> str:
+    return _plain("alert", kind) if kind in ALERT_KINDS else kind
+
+
+def role_text(role: int | None) -> str:
+    if role is None:
+        return ""
+    return pgettext("role", roles.NAMES[role]) if 0 <= role < len(roles.NAMES) else "role%d" % role
+
+
+def mode_text(mode: int) -> str:
+    return pgettext("mode", fw_settings.MODES[mode]) if 0 <= mode < len(fw_settings.MODES) else str(mode)
+
+
+def direction_text(d: int) -> str:
+    return {1: pgettext("direction", "in"), 2: pgettext("direction", "out")}.get(d, "")
+
+
+def unit_text(building: int, entrance: int = 0, room: int = 0) -> str:
+    """A home unit, an entrance or a whole building (quarantines name all three)."""
+    if entrance == 0:
+        return gettext("building %(building)d") % {"building": building}
+    if room == 0:
+        return gettext("building %(building)d entrance %(entrance)d") % {"building": building, "entrance": entrance}
+    return "%d-%d-%d" % (building, entrance, room)
+
+
+# remote commands (server/remote.py): what the button says, what the message says it does
+COMMAND_BUTTONS = {"open": pgettext_lazy("command", "open"), "lockdown": pgettext_lazy("command", "lockdown"),
+                   "lockdown_off": pgettext_lazy("command", "lockdown off"),
+                   "release": pgettext_lazy("command", "release"),
+                   "release_off": pgettext_lazy("command", "release off"),
+                   "reboot": pgettext_lazy("command", "reboot")}
+COMMAND_TEXT = {"open": gettext_lazy("open the door once"), "lockdown": gettext_lazy("lock down (only exempt roles pass)"),
+                "lockdown_off": gettext_lazy("end the lockdown"),
+                "release": gettext_lazy("EMERGENCY RELEASE (door unlocked until ended)"),
+                "release_off": gettext_lazy("end the emergency release"), "reboot": gettext_lazy("reboot")}
+COMMAND_STATES = {"done": pgettext_lazy("command state", "done"), "expired": pgettext_lazy("command state", "expired"),
+                  "sent": pgettext_lazy("command state", "sent"), "pending": pgettext_lazy("command state", "pending")}
+
+
+def command_button(kind: str) -> str:
+    return str(COMMAND_BUTTONS.get(kind, kind))
+
+
+def command_text(kind: str) -> str:
+    return str(COMMAND_TEXT.get(kind, kind))
+
+
+def command_state(state: str) -> str:
+    return str(COMMAND_STATES.get(state, state))
+
+
+role_text_lazy = lazy(role_text, str)
+alert_text_lazy = lazy(alert_text, str)
+mode_text_lazy = lazy(mode_text, str)
+direction_text_lazy = lazy(direction_text, str)
