@@ -20,15 +20,29 @@ def test_catalog_translates_every_marked_string_and_every_firmware_code(dj):
     from gatepass.server import i18n
 
     assert i18n.problems("zh_Hans") == []
-    # the firmware's tables are in it, one entry per code (the gate and the pages agree)
-    from gatepass.mp.fw import reasons, roles
+    # the firmware's tables are in it, one entry per role, mode and event kind
+    from gatepass.mp.fw import record, roles, settings
 
     cat = i18n.read_catalog("zh_Hans")
-    for code, (_name, message) in reasons._NAMES.items():
-        m = cat.get(message, context="reason")
-        assert m is not None and m.string and m.string != message, code
-    for name in roles.NAMES:
-        assert cat.get(name, context="role").string
+    for ctx, names in (("role", roles.NAMES), ("mode", settings.MODES), ("event kind", record.KIND_NAMES.values())):
+        for name in names:
+            m = cat.get(name, context=ctx)
+            assert m is not None and m.string and m.string != name, (ctx, name)
+
+
+def test_reason_messages_are_the_gates_own(dj):
+    """One source: the pages show a reason code exactly as the gate shows it."""
+    from django.utils import translation
+
+    from gatepass.mp.fw import reasons
+    from gatepass.server import labels
+
+    for code in reasons._NAMES:
+        with translation.override("zh-hans"):
+            zh = labels.reason_text(code)
+        with translation.override("en"):
+            en = labels.reason_text(code)
+        assert zh == reasons.message(code, "zh") and en == reasons.message(code) and zh != en, code
 
 
 def test_compiled_catalog_matches_the_po(dj):
@@ -135,7 +149,7 @@ def test_pages_read_codes_modes_and_errors_in_chinese(site):
         == 200
     cl = _client()
     page = cl.get("/events/", **ZH).content.decode()
-    assert "通行证已过期" in page and "Pass expired" not in page and "EXPIRED" not in page
+    assert reasons.message(reasons.EXPIRED, "zh") in page and "Pass expired" not in page and "EXPIRED" not in page
     assert "居民" in page  # role 0
     assert "防范" in cl.get("/", **ZH).content.decode()  # mode prevention
     # a form error in Chinese (Django's own messages too)

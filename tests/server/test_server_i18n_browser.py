@@ -87,10 +87,11 @@ def live(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def catalog():
-    """(msgid, translation) of every translated entry of the Chinese catalog."""
+    """(msgid, translation) of every translated entry of the Chinese catalog, and the
+    gate's own (English, Chinese) reason messages (app/reasons.py)."""
     from gatepass.server import i18n
 
-    out = []
+    out = [(en, zh) for en, zh in reasons.texts()]
     for m in i18n.read_catalog("zh_Hans"):
         if not m.id or not m.string:
             continue
@@ -263,8 +264,8 @@ def test_translated_text_on_each_page(browser, live, state):
     """What staff read, page by page, in each language (not just 'something Chinese')."""
     want = {
         "/": ("今日", "各门岗", "防范", "体温异常", "时区：Asia/Shanghai（UTC+0800）"),
-        "/alerts/?all=1": ("全部告警", "体温异常", "住址处于隔离中", "门被强行打开", "确认"),
-        "/events/": ("通行记录", "通行证已过期", "居民", "放行", "拒绝", "全部原因"),
+        "/alerts/?all=1": ("全部告警", "体温异常", reasons.message(reasons.QUARANTINED, "zh"), "门被强行打开", "确认"),
+        "/events/": ("通行记录", reasons.message(reasons.EXPIRED, "zh"), "居民", "放行", "拒绝", "全部原因"),
         "/devices/": ("设备状态", "最后在线", "被拒绝的设备请求"),
         "/rules/": ("管理模式与隔离", "防范", "管控", "封控", "豁免岗位", "3栋2单元", "密接"),
         "/passes/": ("签发通行证", "王芳", "居民", "有效"),

@@ -12,9 +12,9 @@ settings.py calls at start-up, so a checkout never serves a stale catalog.
 
 Besides the strings marked in templates and Python, the catalog holds the texts that come
 from the firmware's own tables (one source, so the pages and the gate never disagree on
-what a code means): every reason code's message (context "reason"), every event record
-kind (context "event kind"), role (context "role"), community mode (context "mode") and
-alert kind (context "alert").
+what a code means): every event record kind (context "event kind"), role (context
+"role"), community mode (context "mode") and alert kind (context "alert"). Reason
+messages are not here: app/reasons.py carries their Chinese, the pages show it as is.
 """
 from __future__ import annotations
 
@@ -109,11 +109,9 @@ def ensure_compiled() -> None:
 
 def firmware_msgids() -> list[tuple[str | None, str, str]]:
     """(context, msgid, where) for the texts the pages take from firmware tables."""
-    from gatepass.mp.fw import reasons, record, roles, settings as fw_settings
+    from gatepass.mp.fw import record, roles, settings as fw_settings
 
     out = []
-    for code, (_name, message) in sorted(reasons._NAMES.items()):
-        out.append(("reason", message, "firmware app/reasons.py code %d" % code))
     for k, name in sorted(record.KIND_NAMES.items()):
         out.append(("event kind", name, "firmware app/record.py kind %d" % k))
     for r, name in enumerate(roles.NAMES):

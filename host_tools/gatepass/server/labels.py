@@ -1,14 +1,15 @@
 """What the staff pages call the firmware's codes, in the reader's language (one source).
 
-The English texts are the firmware's own tables (app/reasons.py messages, app/record.py
-event kinds, app/roles.py role names, app/settings.py mode names); the translations are
-entries of the server's message catalog with a context per table (i18n.firmware_msgids
-puts them there, tests/… check every code has one). Nothing here repeats a table.
+The texts are the firmware's own tables: reason messages in English and Chinese as the
+gate shows them (app/reasons.py); event kinds (app/record.py), role names (app/roles.py)
+and mode names (app/settings.py) in English, translated by entries of the server's
+message catalog with a context per table (i18n.firmware_msgids puts them there,
+tests/server/test_server_i18n.py checks every code has one). Nothing here repeats a table.
 """
 from __future__ import annotations
 
 from django.utils.functional import lazy
-from django.utils.translation import gettext, gettext_lazy, gettext_noop, pgettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy, gettext_noop, pgettext, pgettext_lazy
 
 from ..mp.fw import reasons, record, roles, settings as fw_settings
 
@@ -38,9 +39,12 @@ def mode_help() -> list[dict]:
 
 
 def reason_text(code: int) -> str:
-    """The reason code's message as the gate shows it, e.g. 'Pass expired' / '通行证已过期'."""
-    e = reasons._NAMES.get(code)
-    return pgettext("reason", e[1]) if e else "R%d" % code
+    """The reason code's message exactly as the gate shows it in the page's language, e.g.
+    'Pass expired' / '通行证已过期' (firmware/app/reasons.py holds both: the gate, the
+    voice prompts and the pages read one table)."""
+    if code not in reasons._NAMES:
+        return "R%d" % code
+    return reasons.message(code, "zh" if (get_language() or "").startswith("zh") else "en")
 
 
 def reason_label(code: int) -> str:
