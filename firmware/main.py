@@ -61,6 +61,7 @@ DATA = "data"  # log/ (segments), clock, revoked.bin, quarantine.bin, passback.b
 
 WDT_MS = const(8000)  # watchdog timeout
 FEED_MS = const(1000)  # supervisor period
+CONFIRM_FEEDS = const(300)  # an OTA trial set is kept once fed this often (5 min healthy)
 STALL_MS = const(15000)  # gate loop silent this long = unhealthy (a passage is < 8 s)
 HOUSEKEEP_MS = const(10000)
 CLOCK_PERSIST_S = const(600)
@@ -265,6 +266,8 @@ class App:
                 if self.wdt is not None:
                     self.wdt.feed()
                     self.feeds += 1
+                    if self.feeds == CONFIRM_FEEDS:
+                        _ota_confirm(self.root)
             elif self.dead is None:
                 self.fatal("gate" if self.tasks and not self.tasks[0].done() else "task",
                            "stalled or stopped")
@@ -582,6 +585,18 @@ def _config_changed(data, text):
         pass
     write_atomic(p, (crc.to_bytes(4, "little"),))
     return crc, True
+
+
+def _ota_confirm(root):
+    """The app was healthy CONFIRM_FEEDS watchdog periods: an OTA trial set becomes the
+    active one (otaboot.py; nothing happens without a trial)."""
+    try:
+        import otaboot
+
+        if otaboot.confirm(root):
+            print("gatepass: release confirmed")
+    except Exception as e:  # noqa: BLE001 - the trial stays; the boot path decides
+        print("gatepass: ota confirm failed (%r)" % e)
 
 
 def _firmware_version(root):

@@ -2,7 +2,7 @@
 PSRAM, docs/hardware.md). Frozen bytecode runs from flash: the imports keep ~36 KB of heap
 instead of ~140 KB. Built by `make firmware BOARD=...` (MicroPython's ESP32 port with
 ESP-IDF; FROZEN_MANIFEST points here). boot.py and main.py stay files on the filesystem
-(deploy copies them); everything under app/ and drivers/ is listed here, which
+(deploy copies them), and so does otaboot.py, the OTA boot path (never updated over the air); everything under app/ and drivers/ is listed here, which
 tests/firmware/test_manifest.py checks against the tree.
 """
 # the port's own frozen modules (asyncio, ...)
@@ -18,7 +18,7 @@ package("app", files=(
     "__init__.py", "aio.py", "alarms.py", "base45.py", "board.py", "bundle.py", "cbor.py",
     "clock.py", "codes.py", "config.py", "cose.py", "eventlog.py", "flash.py", "fsutil.py", "gate.py", "health.py",
     "httpc.py", "lists.py", "p256.py", "p256n.py", "passes.py", "peers.py", "policy.py",
-    "reasons.py", "record.py", "remote.py", "roles.py", "settings.py", "thermo.py", "uplink.py",
+    "reasons.py", "record.py", "release.py", "remote.py", "roles.py", "settings.py", "thermo.py", "uplink.py",
     "uplinktask.py",
 ))
 

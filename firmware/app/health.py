@@ -7,7 +7,7 @@ report() -> {"rssi": dBm or None, "heap_free": bytes, "sensor": "ok"|"fault"|"no
 "scanner": "ok"|"fault"|"none", "last_error": text (<= 48 chars, "" when none),
 "fire": bool, "held": relay hold bits (1 fire, 2 remote release), "release": text}.
 "release" is the firmware's release state: "usb" for a USB-deployed app (no OTA
-release), else what the OTA boot path recorded in /release.json {"state": ...}.
+release), else what the OTA boot path (otaboot.py) recorded in /ota.json.
 Every read is guarded: a broken part reports "fault" or None, never raises.
 """
 import gc
@@ -33,11 +33,12 @@ def error_text(e):
 
 
 def release_state(root="/"):
-    """The OTA release state recorded at boot ("usb" when no release file exists)."""
+    """The OTA release state otaboot.py recorded ("usb": the USB-deployed set, no OTA yet;
+    "staged", "trial", "confirmed", "rolled_back")."""
     import json
 
     try:
-        with open(root.rstrip("/") + "/release.json") as f:
+        with open(root.rstrip("/") + "/ota.json") as f:
             v = json.loads(f.read()).get("state", "")
         return v[:16] if isinstance(v, str) and v else "usb"
     except (OSError, ValueError, AttributeError):

@@ -83,13 +83,13 @@ def test_release_state_from_the_file():
 
     d = tmpdir("rel")
     assert health.release_state(d) == "usb"
-    with open(d + "/release.json", "w") as f:
+    with open(d + "/ota.json", "w") as f:
         f.write(json.dumps({"state": "trial"}))
     assert health.release_state(d + "/") == "trial"
-    with open(d + "/release.json", "w") as f:
+    with open(d + "/ota.json", "w") as f:
         f.write("{broken")
     assert health.release_state(d) == "usb"
-    os.remove(d + "/release.json")
+    os.remove(d + "/ota.json")
 
 
 def test_heartbeat_body_carries_health_and_survives_a_failing_report():

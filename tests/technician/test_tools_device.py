@@ -373,12 +373,12 @@ def test_register_without_the_server_database_is_explained(bridge_none, issuer, 
 
 def test_frozen_image_gets_no_module_copies_and_loses_stale_ones():
     """A board running the gatepass image (firmware/manifest.py: app/ and drivers/ frozen)
-    gets boot.py, main.py and the profile only; .mpy copies left from an earlier deploy
+    gets boot.py, main.py, otaboot.py (the OTA boot path) and the profile only; .mpy copies left from an earlier deploy
     are removed (they would shadow the frozen modules: '' is first in sys.path)."""
     profile = json.loads((firmware_dir().parent / "boards" / "esp32-devkitc.json").read_text())
     assert profile["firmware"] == "frozen" and profile["psram"] == "none"
     files = dep.build_firmware(profile, (6, 3, "xtensawin"), frozen=True)
-    assert sorted(files) == ["/board.json", "/boot.py", "/gatepass.json", "/main.py"]
+    assert sorted(files) == ["/board.json", "/boot.py", "/gatepass.json", "/main.py", "/otaboot.py"]
     assert json.loads(files["/gatepass.json"])["frozen"] is True
     full = dep.build_firmware(profile, (6, 3, "xtensawin"))
     assert "/app/p256n.mpy" in full and "/app/gate.mpy" in full  # the .mpy tier: everything

@@ -28,7 +28,7 @@ from pathlib import Path
 from .. import __version__, firmware_dir, repo_root
 from ..mp.fw import fw_import
 
-ROOT_SOURCES = ("boot.py", "main.py")
+ROOT_SOURCES = ("boot.py", "main.py", "otaboot.py")  # files on the filesystem, never frozen or OTA-updated
 CODE_DIRS = ("app", "drivers")
 BOARD_PATH = "/board.json"
 STAMP_PATH = "/gatepass.json"
