@@ -128,3 +128,71 @@ class HttpsServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class TLSFront:
+    """A TLS front for a plain-HTTP server: terminates TLS on 127.0.0.1:port with the
+    test CA's server certificate and pipes the bytes to 127.0.0.1:upstream. Counts the
+    handshakes that completed and the ones the client refused."""
+
+    def __init__(self, pki: TestPKI, upstream: int):
+        import socket
+
+        self.ctx = pki.server_context()
+        self.upstream = upstream
+        self.ok = 0
+        self.refused = 0
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self._closed:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        import socket
+
+        c.settimeout(20)
+        try:
+            t = self.ctx.wrap_socket(c, server_side=True)
+        except (ssl.SSLError, OSError):
+            self.refused += 1
+            c.close()
+            return
+        self.ok += 1
+        u = socket.create_connection(("127.0.0.1", self.upstream), timeout=30)
+
+        def pump(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        th = threading.Thread(target=pump, args=(u, t), daemon=True)
+        th.start()
+        pump(t, u)
+        th.join(30)
+        t.close()
+        u.close()
+
+    def close(self):
+        self._closed = True
+        self.lsock.close()

@@ -50,7 +50,7 @@ vfs.mount(vfs.VfsPosix(), '/.host')
 sys.path[:] = ['/.gp']
 import _gp_os
 sys.modules['os'] = _gp_os
-sys.path[:] = ['/fw', '/tests', '/.gp', '.frozen']
+sys.path[:] = ['/fw', '/tests', '/lib', '/.gp', '/', '.frozen']
 try:
     import _gp_main
 except SystemExit:
@@ -120,11 +120,23 @@ class UnixMicroPython:
             a += ["-X", "emit=" + self.emit]
         return a
 
-    def make_root(self, files: dict | None = None) -> Path:
-        """A temporary device root laid out as described above (the caller removes it)."""
-        root = Path(tempfile.mkdtemp(prefix="gp_unix_"))
+    def make_root(self, files: dict | None = None, root: Path | None = None,
+                  links: dict | None = None) -> Path:
+        """A device root laid out as described above: a new temporary directory (the
+        caller removes it), or `root` again (a device whose flash lives on between runs).
+        `links` maps root-relative names to host files or directories linked in."""
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="gp_unix_"))
+        for name in ("fw", "tests", ".gp", "shared"):
+            if (root / name).exists():
+                shutil.rmtree(root / name)
         _shadow(root / "fw", FIRMWARE)
         _shadow(root / "tests", TESTS_FW)
+        for name, src in (links or {}).items():
+            dest = root / name
+            if dest.is_symlink() or dest.exists():
+                dest.unlink()
+            _link(dest, Path(src))
         (root / "tests" / "fwenv.py").write_text(
             "SHARED = '/shared'\nRUNTIME = 'micropython'\nPORT = 'unix'\n")
         if SHARED.is_dir() and (SHARED / "vectors").is_dir():
@@ -143,10 +155,11 @@ class UnixMicroPython:
         return root
 
     def spawn(self, code: str, files: dict | None = None, heapsize: str | None = None,
+              root: Path | None = None, links: dict | None = None,
               **popen) -> tuple[subprocess.Popen, Path]:
-        """Start `code` in a fresh root without waiting (long-running device runs);
-        returns (process, root). The caller waits, then removes root."""
-        root = self.make_root(files)
+        """Start `code` in a fresh root (or `root` again) without waiting (long-running
+        device runs); returns (process, root). The caller waits, then removes root."""
+        root = self.make_root(files, root, links)
         (root / ".gp").mkdir()
         (root / ".gp" / "_gp_os.py").write_text(_OS % str(root))
         (root / ".gp" / "_gp_main.py").write_text(code)

@@ -83,7 +83,7 @@ class GM65Model(UARTDevice):
 
     def power_cycle(self) -> None:
         self.zones[:] = self.flash
-        self._rxbuf.clear()
+        self._rxbuf = bytearray()
         self._trigger_until = None
 
     def scan_setting_code(self, name: str) -> None:
@@ -103,13 +103,14 @@ class GM65Model(UARTDevice):
         self._parse()
 
     def _parse(self) -> None:
-        buf = self._rxbuf
+        # slices reassigned, not deleted: the same code runs on MicroPython
         while True:
+            buf = self._rxbuf
             i = buf.find(b"\x7e\x00")
             if i < 0:
-                del buf[: max(0, len(buf) - 1)]
+                self._rxbuf = buf[max(0, len(buf) - 1):]
                 return
-            del buf[:i]
+            buf = self._rxbuf = buf[i:]
             if len(buf) < 6:
                 return
             n = buf[3]
@@ -117,7 +118,7 @@ class GM65Model(UARTDevice):
             if len(buf) < total:
                 return
             frame = bytes(buf[:total])
-            del buf[:total]
+            self._rxbuf = buf[total:]
             self._command(frame)
 
     def _command(self, frame: bytes) -> None:

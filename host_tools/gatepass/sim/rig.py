@@ -11,11 +11,14 @@
 """
 from __future__ import annotations
 
-import contextlib
 import json
-from pathlib import Path
 
-from .. import repo_root
+try:  # CPython; on MicroPython (gatepass.mp.board) a Rig is built from a profile dict
+    from pathlib import Path
+
+    from .. import repo_root
+except ImportError:
+    pass
 from .display import SSD1306Device
 from .gm65 import GM65Model
 from .mlx90614 import MLX90614Model
@@ -42,9 +45,11 @@ def load_profile(name_or_path) -> dict:
 
 class Rig:
     def __init__(self, profile: dict, clock=None, strict: bool = True):
-        from .clock import VirtualClock
+        if clock is None:
+            from .clock import VirtualClock
+            clock = VirtualClock()
         self.profile = profile
-        self.world = World(clock if clock is not None else VirtualClock(),
+        self.world = World(clock,
                            profile.get("chip", "esp32"), profile.get("psram", "none"), strict)
         i2c = profile["i2c"]
         self.i2c = self.world.i2c(i2c["id"])
@@ -118,11 +123,10 @@ class Rig:
         else:
             self.fire_pin.drive(None if f.get("pull", "up") == "up" else 1)
 
-    @contextlib.contextmanager
     def installed(self, **kw):
+        """Context manager: this rig's World installed (gatepass.sim.installed)."""
         from . import installed
-        with installed(self.world, **kw) as w:
-            yield w
+        return installed(self.world, **kw)
 
     def build(self, **kw):
         """Construct the firmware devices from the profile (needs the rig installed)."""

@@ -6,7 +6,6 @@ them), and a baud-rate mismatch garbles both directions.
 from __future__ import annotations
 
 import random
-from collections import deque
 
 from . import clock as _clock
 
@@ -30,9 +29,10 @@ class SimUART:
         self.timeout = 0
         self.timeout_char = 0
         self.device: UARTDevice | None = None
-        self._inflight: deque[tuple[int, int]] = deque()  # (arrival_us, byte)
+        # FIFOs as lists: the same code runs on MicroPython (gatepass.mp.board)
+        self._inflight: list[tuple[int, int]] = []  # (arrival_us, byte)
         self._line_free_us = 0  # when the device->MCU line is idle again
-        self._rx: deque[int] = deque()
+        self._rx: list[int] = []
         self._overruns = 0
         self.tx_log: list[tuple[float, bytes]] = []  # what the MCU wrote
         self.rx_log: list[tuple[float, bytes]] = []  # what the device sent
@@ -76,7 +76,7 @@ class SimUART:
     def _pump(self) -> None:
         now = self.clock.now_us
         while self._inflight and self._inflight[0][0] <= now:
-            _, b = self._inflight.popleft()
+            _, b = self._inflight.pop(0)
             if len(self._rx) >= self.rxbuf:
                 self._overruns += 1
             else:
@@ -126,7 +126,9 @@ class SimUART:
         if not self._rx:
             return None
         n = len(self._rx) if nbytes is None else min(nbytes, len(self._rx))
-        return bytes(self._rx.popleft() for _ in range(n))
+        out = bytes(self._rx[:n])
+        del self._rx[:n]
+        return out
 
     def readinto(self, buf, nbytes: int | None = None) -> int | None:
         mv = memoryview(buf)
@@ -143,7 +145,7 @@ class SimUART:
             self._wait(len(self._rx) + 1)
         out = bytearray()
         while self._rx:
-            b = self._rx.popleft()
+            b = self._rx.pop(0)
             out.append(b)
             if b == 10:
                 break

@@ -5,7 +5,14 @@ driver module imported once keeps working across tests that each install a fresh
 """
 from __future__ import annotations
 
-from ..mp.fw import fw_import
+try:
+    from ..mp.fw import fw_import
+except (ImportError, ValueError):  # on MicroPython (gatepass.mp.board): firmware is on the path
+    def fw_import(name):
+        m = __import__(name)
+        for part in name.split(".")[1:]:
+            m = getattr(m, part)
+        return m
 from .i2c import SimI2C
 from .pins import SimPin
 from .uart import SimUART
