@@ -24,8 +24,8 @@ HERE = Path(__file__).resolve().parent
 SIM = HERE.parent / "sim"
 BOARD = HERE / "board"
 # the shared bus models (the same files the CPython simulator imports)
-SIM_MODELS = ("i2c", "mlx90614", "uart", "gm65", "pins", "machine", "network", "world", "rig",
-              "display")
+SIM_MODELS = ("i2c", "mlx90614", "uart", "gm65", "syn6288", "pins", "machine", "network",
+              "world", "rig", "display")
 
 
 class WholeDeviceError(RuntimeError):

@@ -3,9 +3,23 @@ with framebuf calls (glyphs blitted by drivers/glyphs.py), recorded text for the
 8x8 font (whose bitmaps are not modelled)."""
 from __future__ import annotations
 
-from functools import lru_cache
+try:
+    from functools import lru_cache
 
-from ..mp import framebuf as _fb
+    from ..mp import framebuf as _fb
+except ImportError:  # on MicroPython (gatepass.mp.board): the port's own framebuf
+    import framebuf as _fb
+
+    def lru_cache(maxsize=None):
+        def deco(f):
+            memo = []
+
+            def once():
+                if not memo:
+                    memo.append(f())
+                return memo[0]
+            return once
+        return deco
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +82,7 @@ class FakeSSD1306(_fb.FrameBuffer):
         if x + src.width > self.width or y + src.height > self.height or x < 0 or y < 0:
             raise AssertionError(f"glyph at ({x}, {y}) runs off a {self.width}x{self.height} display")
         super().blit(src, x, y, key, palette)
-        if src.format == _fb.MONO_HLSB and src.width in (8, 16):
+        if getattr(src, "format", None) == _fb.MONO_HLSB and src.width in (8, 16):
             n = src.width // 8 * src.height
             self._glyphs.append((x, y, _glyph_names().get(bytes(src.buf[:n]) + bytes([src.width]), "?")))
 

@@ -67,16 +67,16 @@ class SYN6288Model(UARTDevice):
         while True:
             i = self._buf.find(b"\xfd")
             if i < 0:
-                self._buf.clear()
+                self._buf = bytearray()
                 return
-            del self._buf[:i]
+            self._buf = self._buf[i:]  # reassigned: MicroPython cannot del a bytearray slice
             if len(self._buf) < 3:
                 return
             n = (self._buf[1] << 8) | self._buf[2]
             if len(self._buf) < 3 + n:
                 return  # rest still on the wire
             fr = bytes(self._buf[:3 + n])
-            del self._buf[:3 + n]
+            self._buf = self._buf[3 + n:]
             self._frame(fr)
 
     def _refuse(self, fr: bytes) -> None:
