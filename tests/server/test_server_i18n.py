@@ -218,3 +218,9 @@ def test_demo_server_serves_chinese_pages_in_china_time(tmp_path):
         assert out.stdout.strip().splitlines()[-1].split() == ["Asia/Shanghai", "zh-hans"], out.stderr
     finally:
         srv.live.stop()
+
+
+def test_empty_state_page_in_chinese(db):
+    page = _client().get("/", **ZH).content.decode()
+    assert "尚未创建小区" in page and "<code>gatepass server community ID NAME</code>" in page
+    assert "No community yet" not in page
