@@ -18,6 +18,7 @@ from ..mp.fw import reasons, record, roles, settings as fw_settings
 DJANGO_GAPS = (
     gettext_noop("Model name"), gettext_noop("Add link"), gettext_noop("Change or view list link"),
     gettext_noop("After you’ve created a user, you’ll be able to edit more user options."), gettext_noop("Error:"),
+    gettext_noop(":"),  # forms' label suffix: a full-width colon after a Chinese label
 )
 
 ALERT_KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped", "offline")
