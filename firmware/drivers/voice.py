@@ -16,7 +16,8 @@ every byte before it. cmd 0x01 synthesise (param bits 2:0 text encoding, 0 = GB2
 stop, 0x21 status query. One-byte replies: 0x4A ready after power-on, 0x41 frame accepted,
 0x45 frame refused, 0x4E busy (to a query), 0x4F idle (also when a prompt has been spoken).
 An optional BUSY pin is at `busy_level` while the module speaks (*check* the level on your
-board). Without an RX wire the driver times prompts by their length.
+board): a prompt ends when BUSY has been seen active and falls again. Without an RX wire
+the driver times prompts by their length.
 
 Never blocking the passage: `say()` only queues. `update()` writes at most one frame of
 <= 64 bytes, which fits the ESP32's 128-byte UART FIFO (and the txbuf), so `write` returns at
@@ -117,6 +118,13 @@ class Voice:
         self.errors = 0  # 0x45 replies
         self.silent = 0  # frames with no reply within ack_ms (no RX wire, or no module)
         self.ready = False  # 0x4A seen
+        self.acks = 0  # 0x41 replies (frames the module accepted)
+        self._seen_busy = False
+
+    @property
+    def acked(self):
+        """The module accepted the prompt being spoken (0x41 seen)."""
+        return self._acked
 
     # -- what the gate calls ------------------------------------------------------------
     def say(self, i):
@@ -154,6 +162,7 @@ class Voice:
     def _reply(self, b):
         if b == R_ACK:
             self._acked = True
+            self.acks += 1
         elif b == R_ERROR:
             self.errors += 1
             self._idle()
@@ -168,6 +177,7 @@ class Voice:
         self.speaking = False
         self._stopping = False
         self._acked = False
+        self._seen_busy = False
 
     def _send(self, i):
         text = self.prompts[i]
@@ -188,8 +198,11 @@ class Voice:
         now = time.ticks_ms()
         if self.speaking:
             age = time.ticks_diff(now, self._sent_at)
-            if self._busy is not None and self._acked and self._busy.value() != self._busy_level:
-                self._idle()
+            b = self._busy
+            if b is not None and b.value() == self._busy_level:
+                self._seen_busy = True
+            if b is not None and self._seen_busy and b.value() != self._busy_level:
+                self._idle()  # BUSY rose while speaking and fell again: done
             elif not self._acked and age >= self.ack_ms and age >= self._until_ms:
                 self.silent += 1
                 self._idle()

@@ -16,7 +16,9 @@ Prints each part's figures, then one JSON line with the headline numbers:
   64-bit port), device_heap_cap_ok, max_revoked_ids_applied: tests/bench/bench_device.py
   (the gate + bundle path with a bundle revoking 20,000 passes and quarantining 500
   units, under -X heapsize = code baseline + 96wK);
-- decision_* / steady_heap_bytes / log_record_bytes: the gate's decision path.
+- decision_* / steady_heap_bytes / log_record_bytes: the gate's decision path;
+- glyph_*: the Chinese display (glyph file size and count, heap of the loaded font, one
+  full two-line screen drawn).
 Not a test: figures vary with machine load (an ESP32 is very roughly 50x slower).
 """
 import json
@@ -91,6 +93,12 @@ def main():
             device_heap_cap_ok=dev["cap_ok"],
             max_revoked_ids_applied=dev.get("max_revoked_ids_applied", 0),
         )
+        if (HERE / "bench_glyphs.py").exists():
+            import bench_glyphs
+
+            gl = bench_glyphs.run(rt=rt)
+            print("glyphs:", json.dumps(gl, sort_keys=True), flush=True)
+            out.update(gl)
     print(json.dumps(out, sort_keys=True))
 
 

@@ -79,7 +79,7 @@ def test_glyph_file_holds_the_catalog_and_nothing_else(glyph_file):
     from app import reasons
 
     held = glyphs.read_glyph_file(glyph_file)
-    want = set(glyphs.ALWAYS)
+    want = set(glyphs.ALWAYS + glyphs.GATE_WORDS)
     for en, zh in reasons.texts():
         want.update(zh)
         # one line of a 128-px panel: at most 8 CJK characters
@@ -97,8 +97,9 @@ def test_glyph_file_holds_the_catalog_and_nothing_else(glyph_file):
 
 
 def test_extra_text_adds_its_glyphs_and_skips_what_the_font_lacks():
-    held = glyphs.read_glyph_file(glyphs.build_glyph_file(extra="北门\U0001F600"))
-    assert "北" in held and "门" in held and "\U0001F600" not in held
+    held = glyphs.read_glyph_file(glyphs.build_glyph_file(extra="幸福\U0001F600"))
+    assert "幸" in held and "福" in held and "\U0001F600" not in held
+    assert "幸" not in glyphs.read_glyph_file(glyphs.build_glyph_file())
 
 
 def test_missing_font_is_a_clear_error(monkeypatch, tmp_path):

@@ -11,7 +11,8 @@
 # hw == "sim": Pin/Signal record every level change in `pin_log`; I2C answers as an
 #   MLX90614 at 0x5A (PEC-checked words, temperatures from the bridge options), takes
 #   writes at 0x3C/0x3D (an SSD1306) and NACKs every other address; UART answers GM65
-#   command frames (7E 00 ... -> 02 00 00 ...).
+#   command frames (7E 00 ... -> 02 00 00 ...) and acknowledges SYN6288 voice frames
+#   (FD ... -> 41, kept in `voice_log`).
 import binascii
 import time
 
@@ -255,6 +256,18 @@ if _bridge.hw == "sim":
 
         def _parse(self):
             t = self._tx
+            while len(t) >= 5 and t[0] == 0xFD:
+                # a SYN6288 voice frame: FD len_hi len_lo body.. xor -> 0x41 accepted
+                n = (t[1] << 8) | t[2]
+                if len(t) < 3 + n:
+                    break
+                fr = t[:3 + n]
+                t = t[3 + n:]
+                x = 0
+                for b in fr[:-1]:
+                    x ^= b
+                self._rx.extend(b"\x41" if x == fr[-1] else b"\x45")
+                voice_log.append(bytes(fr))
             while len(t) >= 7:
                 if t[0] != 0x7E or t[1] != 0:
                     t = t[1:]
@@ -283,6 +296,7 @@ if _bridge.hw == "sim":
             self._tx = t
 
     wdt_log = []  # timeout of every WDT(...) made since this boot
+    voice_log = []  # SYN6288 frames written to any UART (drivers/voice.py)
 
     class WDT:
         # the bridge cannot reset on a missed feed: accepted, recorded, never fires

@@ -49,9 +49,9 @@ def test_interactive_session(tmp_path):
     (names, ok, _t1, fever, _t2, qr, _g1, quarantined, _g2, passback, malformed, _t3, no_reading, bad_temp,
      unknown) = answers[:15]
     assert "resident 3-1-1204" in names and "expired 6-2-201" in names
-    assert "ALLOW  OK " in ok and "display: Welcome" in ok and "green ON, red off" in ok and "relay UNLOCKED" in ok
+    assert "ALLOW  OK " in ok and "display: 欢迎通行 | 36.6°C" in ok and "green ON, red off" in ok and "relay UNLOCKED" in ok
     assert "38.4 C: DENY  FEVER" in fever and "red ON" in fever and "green off" in fever and "relay locked" in fever
-    assert "display: Fever" in fever
+    assert "display: 体温异常请稍候" in fever
     assert "entrance gate, QR pass.png" in qr and "ALLOW  OK " in qr
     assert "exit gate" in quarantined and "DENY  QUARANTINED" in quarantined
     assert "DENY  PASSBACK" in passback

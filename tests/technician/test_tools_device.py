@@ -113,9 +113,11 @@ def test_deploy_provision_day_pull(issuer, tmp_path):
         r = run("deploy", "--port", port, "--board", "esp32-devkitc", "--no-mip", "--json")
         first = as_json(r)
         n_files = len(first["copied"])
-        # + /board.json + /gatepass.json; viper modules (app/p256n.py) are left out: the
+        # + /board.json + /gatepass.json + /glyphs.bin + /voice.bin (the display's and the
+        # voice module's Chinese); viper modules (app/p256n.py) are left out: the
         # bridged port (WebAssembly) has no native emitter
-        assert n_files == len([s for s in dep.firmware_sources() if not dep.is_native(s[1])]) + 2
+        assert n_files == len([s for s in dep.firmware_sources() if not dep.is_native(s[1])]) + 4
+        assert {"/glyphs.bin", "/voice.bin"} <= set(first["copied"])
         assert "/app/p256n.mpy" not in first["copied"]
         assert first["verified_modules"] >= 20 and first["mip"] == "skipped"
         assert "soft reboot" in first["boot_output"]
@@ -143,6 +145,8 @@ def test_deploy_provision_day_pull(issuer, tmp_path):
         assert sorted(changed["copied"]) == ["/app/reasons.mpy", "/gatepass.json"]
         with Device(port) as dev:
             assert dev.eval("__import__('app.reasons').reasons.message(0)") == "Welcome home"
+            # the glyph file on the board draws the catalog: drivers/glyphs.py loads it there
+            assert dev.eval("__import__('drivers.glyphs').glyphs.load('/glyphs.bin').fits('欢迎通行')")
         back = as_json(run("deploy", "--port", port, "--board", "esp32-devkitc", "--no-mip", "--json"))
         assert sorted(back["copied"]) == ["/app/reasons.mpy", "/gatepass.json"]
         assert back["build"] == first["build"]
@@ -265,6 +269,8 @@ def test_selftest_reads_the_simulated_hardware_and_pulses_the_relay_only_when_co
         assert "ambient 21.5" in res["thermometer"]["detail"] or "ambient 21.49" in res["thermometer"]["detail"]
         assert "unlocked=1 locked=0" in res["relay"]["detail"]  # esp32-devkitc: active-high strike
         assert "GM65 answered" in res["scanner"]["detail"]
+        # the devkitc profile has a voice module: prompt 1, 欢迎，体温正常请通行 in GB2312
+        assert "said prompt 1 (20 bytes of GB2312)" in res["voice"]["detail"]
         r = run("device", "selftest", "--port", b.url, "--json")
         assert {x["check"]: x["ok"] for x in json.loads(r.stdout)}["relay"] is None
 
@@ -378,7 +384,8 @@ def test_frozen_image_gets_no_module_copies_and_loses_stale_ones():
     profile = json.loads((firmware_dir().parent / "boards" / "esp32-devkitc.json").read_text())
     assert profile["firmware"] == "frozen" and profile["psram"] == "none"
     files = dep.build_firmware(profile, (6, 3, "xtensawin"), frozen=True)
-    assert sorted(files) == ["/board.json", "/boot.py", "/gatepass.json", "/main.py", "/otaboot.py"]
+    assert sorted(files) == ["/board.json", "/boot.py", "/gatepass.json", "/glyphs.bin", "/main.py", "/otaboot.py",
+                            "/voice.bin"]
     assert json.loads(files["/gatepass.json"])["frozen"] is True
     full = dep.build_firmware(profile, (6, 3, "xtensawin"))
     assert "/app/p256n.mpy" in full and "/app/gate.mpy" in full  # the .mpy tier: everything

@@ -17,6 +17,8 @@ from ._common import (BadInput, closing_on_error, connect, console, emit, finish
 @click.option("--community", help="Community id the gate belongs to.")
 @click.option("--direction", type=click.Choice(["in", "out"]), help="Which way this gate lets people pass.")
 @click.option("--gate", help="Gate name shown to staff (default: the device id).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="What the gate's display shows: zh (Chinese, the default) or en (English).")
 @click.option("--board", "board_name", help="Board profile name recorded in the config "
               "(default: the name in the board's /board.json).")
 @click.option("--wifi-ssid", help="Wi-Fi network name.")
@@ -44,7 +46,7 @@ from ._common import (BadInput, closing_on_error, connect, console, emit, finish
 @click.option("--keep-secret", is_flag=True, help="Keep the secret already on the board.")
 @restart_option
 @json_option
-def command(port, device_id, community, direction, gate, board_name, wifi_ssid, wifi_password,
+def command(port, device_id, community, direction, gate, lang, board_name, wifi_ssid, wifi_password,
             server_url, ca_file, register, staff_user, server_db, server_home, issuer_keys, bundle_keys,
             fragment, secret, keep_secret, restart, as_json):
     """Write the device config: identity and secret, Wi-Fi, server and CA, trusted keys, gate and
@@ -55,7 +57,7 @@ def command(port, device_id, community, direction, gate, board_name, wifi_ssid, 
                                      default="", hide_input=True, show_default=False)
     try:
         base = prov.load_fragment(fragment) if fragment else {}
-        fields = dict(device_id=device_id, community=community, gate=gate, direction=direction,
+        fields = dict(device_id=device_id, community=community, gate=gate, direction=direction, lang=lang,
                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server_url=server_url,
                       ca_pem=Path(ca_file).read_bytes() if ca_file else None,  # PEM or DER -> DER
                       issuer_keys=[prov.load_key(k) for k in issuer_keys],

@@ -193,7 +193,7 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
             cfg["server"] = {"url": srv.url, "allow_http": True}
             flash = out / "server" / "flash" / did  # not the offline demo's gates
             flash.mkdir(parents=True, exist_ok=True)
-            g = site.add(did, config=cfg, board=cfg["board"], flash_dir=flash)
+            g = site.add(did, config=cfg, board=cfg["board"], flash_dir=flash, chinese=True)
             app = g.boot()
             if app.status != "run" or app.uplink is None:
                 raise RuntimeError("%s: %s: %s" % (did, app.status, app.error))

@@ -65,9 +65,7 @@ class FrameBuffer:
         return None
 
     def fill(self, c):
-        v = 0xFF if c & 1 else 0
-        for i in range(len(self.buf)):
-            self.buf[i] = v
+        self.buf[:] = (b"\xff" if c & 1 else b"\x00") * len(self.buf)
 
     def fill_rect(self, x, y, w, h, c):
         x0, y0 = max(x, 0), max(y, 0)

@@ -210,7 +210,9 @@ class Result:
         return not self.mismatches
 
 
-def row_for(gname: str, who: str, ps) -> Row:
+def row_for(gname: str, who: str, ps, shown: str | None = None) -> Row:
+    """The table row of passage `ps`; message: what the gate's display showed (`shown`),
+    else the decision's catalog message."""
     reasons = fw_import("app.reasons")
     roles = fw_import("app.roles")
     d = ps.decision
@@ -221,7 +223,8 @@ def row_for(gname: str, who: str, ps) -> Row:
         unit = p.unit() if (p.building or p.entrance or p.room) else ""
     t = ps.temp
     temp = ("%d.%02d" % divmod(t.body_cc, 100)) if t is not None and not isinstance(t, int) else "-"
-    return Row(ps.t, gname, who, role, unit, temp, "ALLOW" if d.allow else "DENY", reasons.name(d.reason), d.message)
+    return Row(ps.t, gname, who, role, unit, temp, "ALLOW" if d.allow else "DENY", reasons.name(d.reason),
+               shown or d.message)
 
 
 def _apply_bundle(site: Site, gates: dict[str, SimGate], cast: Cast, bundle_key, v: Visit) -> list[str]:
@@ -333,7 +336,7 @@ def run(site: Site, gates: dict[str, SimGate], cast: Cast, visits: list[Visit], 
         n = len(g.passages)
         g.show(text)
         ps = site.wait_passage(g, n)
-        row = row_for(g.name, v.who, ps)
+        row = row_for(g.name, v.who, ps, " ".join(g.display_lines()))
         row.ok = row.reason == v.expect
         emit(row)
         res.rows.append(row)
@@ -463,8 +466,10 @@ class Reporter:
 
 
 def setup_site(cast: Cast, bundle_key: keylib.IssuerKey, start_unix: int, boards=("esp32-devkitc", "esp32-wrover-maglock"),
-               trusted_time: bool = True, keep_flash: str | None = None) -> tuple[Site, dict[str, SimGate]]:
-    """Two provisioned, booted and started gates sharing anti-passback state."""
+               trusted_time: bool = True, keep_flash: str | None = None,
+               chinese: bool = True) -> tuple[Site, dict[str, SimGate]]:
+    """Two provisioned, booted and started gates sharing anti-passback state; `chinese`:
+    deployed with the glyph and voice files, so their displays show Chinese."""
     from pathlib import Path
 
     site = Site(start_unix)
@@ -477,7 +482,7 @@ def setup_site(cast: Cast, bundle_key: keylib.IssuerKey, start_unix: int, boards
             flash = Path(keep_flash) / name
             flash.mkdir(parents=True, exist_ok=True)
         gates[name] = site.add(name, direction, board=board, community=cast.community, keys=keys,
-                               bundle_keys=bkeys, flash_dir=flash)
+                               bundle_keys=bkeys, flash_dir=flash, chinese=chinese)
     for g in gates.values():
         app = g.boot()
         if app.status != "run":

@@ -98,6 +98,14 @@ class SimGate:
         self.write_file("config.json", config)
         self.write_file("board.json", profile if profile is not None else self.profile)
 
+    def deploy_locale(self) -> None:
+        """Put /glyphs.bin and /voice.bin on the flash as `gatepass deploy` does: the display
+        shows the catalog in Chinese (config lang "zh"), the voice module speaks."""
+        from ..technician import deploy
+
+        for path, data in deploy.locale_files(self.profile).items():
+            self.write_file(path.lstrip("/"), data)
+
     # ---- life cycle -------------------------------------------------------------------
     def boot(self, reset_cause: int | None = None, wdt: bool = True, wifi=None):
         """Run the firmware's main.setup() on this board (the device's boot); `wifi` as
@@ -292,14 +300,17 @@ class Site:
 
     # ---- gates ------------------------------------------------------------------------
     def add(self, name: str, direction: str | None = None, board: str = "esp32-devkitc", config: dict | None = None,
-            flash_dir=None, **cfg) -> SimGate:
-        """A gate; with `config` (or direction + cfg for device_config) it is provisioned."""
+            flash_dir=None, chinese: bool = False, **cfg) -> SimGate:
+        """A gate; with `config` (or direction + cfg for device_config) it is provisioned;
+        `chinese`: with the deploy's glyph and voice files (the display shows Chinese)."""
         g = SimGate(self, name, board, flash_dir)
         self.gates[name] = g
         if config is None and direction is not None:
             config = device_config(name, direction, board=board, **cfg)
         if config is not None:
             g.provision(config)
+        if chinese:
+            g.deploy_locale()
         return g
 
     def start(self, g: SimGate) -> None:

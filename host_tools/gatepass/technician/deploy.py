@@ -7,7 +7,9 @@
 
 Layout on the device: /boot.py and /main.py as source (MicroPython runs only those two
 names at boot), every other firmware module compiled with mpy-cross into /app/*.mpy and
-/drivers/*.mpy, the board profile as /board.json (drivers/devices.py reads it) and a stamp
+/drivers/*.mpy, the board profile as /board.json (drivers/devices.py reads it), the
+display's Chinese glyphs as /glyphs.bin and the voice prompts as /voice.bin
+(technician/glyphs.py, from the message catalog in app/reasons.py) and a stamp
 /gatepass.json (version, build id = hash over the deployed files, board name).
 A stale file in /app or /drivers (a module deleted on the host, or a .py twin that would
 shadow its .mpy: MicroPython tries .py first) is removed.
@@ -32,6 +34,8 @@ ROOT_SOURCES = ("boot.py", "main.py", "otaboot.py")  # files on the filesystem, 
 CODE_DIRS = ("app", "drivers")
 BOARD_PATH = "/board.json"
 STAMP_PATH = "/gatepass.json"
+GLYPHS_PATH = "/glyphs.bin"  # the display's Chinese (drivers/glyphs.py), built here
+VOICE_PATH = "/voice.bin"  # the voice module's prompts (drivers/voice.py), profiles with "voice"
 LIB_DIR = "/lib"
 
 
@@ -193,6 +197,7 @@ def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
         if progress:
             progress(i + 1, len(srcs))
     files[BOARD_PATH] = json.dumps(profile, sort_keys=True, separators=(",", ":")).encode()
+    files.update(locale_files(profile, fw_dir))
     h = hashlib.sha256()
     for k in sorted(files):
         h.update(k.encode() + b"\0" + hashlib.sha256(files[k]).digest())
@@ -200,6 +205,25 @@ def build_firmware(profile: dict, device_mpy: tuple, fw_dir: Path | None = None,
              "files": len(files), "frozen": frozen}
     files[STAMP_PATH] = json.dumps(stamp, sort_keys=True, separators=(",", ":")).encode()
     return files
+
+
+def locale_files(profile: dict, fw_dir: Path | None = None) -> dict[str, bytes]:
+    """The gate's Chinese: /glyphs.bin from the message catalog (the deployed source's
+    app/reasons.py; GNU Unifont glyphs) when the profile has a display, /voice.bin (GB2312
+    prompts) when it has a voice module."""
+    from .. import fonts
+    from . import glyphs
+
+    out = {}
+    try:
+        reasons = glyphs.load_catalog(fw_dir)
+        if profile.get("display"):
+            out[GLYPHS_PATH] = glyphs.build_glyph_file(reasons=reasons)
+        if profile.get("voice"):
+            out[VOICE_PATH] = glyphs.build_voice_file(reasons=reasons)
+    except (fonts.FontMissing, glyphs.GlyphError) as e:
+        raise DeployError("the display's Chinese glyph file cannot be built: %s" % e) from None
+    return out
 
 
 class Plan:

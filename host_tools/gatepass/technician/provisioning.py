@@ -89,12 +89,12 @@ def ca_to_der_hex(ca) -> str:
 def build_config(base: dict | None = None, *, device_id=None, secret=None, community=None,
                  gate=None, direction=None, board=None, wifi_ssid=None, wifi_password=None,
                  server_url=None, ca_pem=None, issuer_keys=(), bundle_keys=(),
-                 settings=None) -> dict:
+                 settings=None, lang=None) -> dict:
     """The config dict: `base` (a server fragment or the board's current config) overlaid
     with every argument that is not None / empty. Keys given here are added to base's."""
     cfg = json.loads(json.dumps(base or {}))
     for k, v in (("device_id", device_id), ("secret", secret), ("community", community),
-                 ("gate", gate), ("direction", direction), ("board", board)):
+                 ("gate", gate), ("direction", direction), ("board", board), ("lang", lang)):
         if v is not None:
             cfg[k] = v
     if wifi_ssid is not None:

@@ -53,6 +53,28 @@ def selftest(relay_ms):
         note('door', True, 'contact reads %s' % ('open' if dev.door.is_open else 'closed'))
     except Exception as e:
         note('door', False, '%s: %s' % (type(e).__name__, e))
+    v = dev.voice
+    if v is not None:
+        try:
+            from drivers import voice
+            v.prompts = voice.load_prompts('/voice.bin')
+            if not v.prompts:
+                note('voice', False, 'no /voice.bin: run gatepass deploy')
+            else:
+                v.say(0)
+                t0 = time.ticks_ms()
+                while time.ticks_diff(time.ticks_ms(), t0) < 500 and not v.acks:
+                    v.update()
+                    time.sleep_ms(20)
+                if v.acks:
+                    note('voice', True, 'voice module said prompt 1 (%d bytes of GB2312)' % len(v.prompts[0]))
+                elif prof['voice'].get('rx') is None:
+                    note('voice', None, 'prompt 1 sent; no RX wire in the profile: listen for it')
+                else:
+                    note('voice', False, 'no answer from the voice module (errors %d): check TX/RX '
+                         'crossing, 9600 baud and its power' % v.errors)
+        except Exception as e:
+            note('voice', False, '%s: %s' % (type(e).__name__, e))
     r = dev.relay
     if relay_ms:
         pin = r._pin
