@@ -172,3 +172,39 @@ def test_whole_device_over_https_on_the_unix_port(srv, pki, tmp_path):
                                                          r1["heap_code"], elapsed))
     finally:
         front.close()
+
+
+def test_setup_out_of_memory_locks_the_door_logs_and_leaves_the_watchdog_to_reset(srv, tmp_path):
+    """A ladder of heap caps on the unix port, from where main.py's imports just fit to
+    where the whole boot does: MemoryError strikes setup() at whatever step runs out
+    (device build, key tables, log, gate, bundle store, uplink). Never does one escape
+    setup(): the door is locked, K_ERROR is logged once the log exists, and the watchdog
+    is started and left unfed (the old setup() let it out: the board sat at the REPL)."""
+    from app import reasons, record
+    from e2e_helpers import device_records
+
+    cfg = provisioned(srv, "wd-bad", "https://localhost:9", TestPKI(tmp_path / "pki").ca_pem)
+    outcomes = []
+    # where the imports end (firmware + simulator, not frozen, 64-bit): the ladder starts
+    # above that and climbs until a boot comes through
+    base = WholeDevice(tmp_path / "base", profile(), cfg, heapsize="2M").run(spec())["heap_code"]
+    cap = base // 1024 + 100
+    while cap < base // 1024 + 400 and not any(o[1] == "run" for o in outcomes):
+        cap += 10
+        flash = tmp_path / ("cap%d" % cap)
+        r = WholeDevice(flash, profile(), cfg, heapsize="%dK" % cap, timeout=120).run(spec())
+        assert r.get("oom_escaped") != "setup", (cap, r)
+        if "status" not in r:
+            continue  # ran out while importing main.py, before setup(): not this test's
+        outcomes.append((cap, r["status"], r["setup_error"]))
+        assert r["status"] in ("run", "crashed"), (cap, r)
+        if r["status"] == "crashed":
+            assert r["relay_locked"] and r["wdt"], (cap, r)
+            assert "MemoryError" in r["setup_error"], (cap, r)
+            recs = device_records(types.SimpleNamespace(flash=flash))
+            if recs:  # the log existed when it struck: its last word is the error
+                last = record.unpack(recs[max(recs)])
+                assert last[2] == record.K_ERROR and last[10] == reasons.INTERNAL_ERROR, (cap, last)
+    crashed = [o for o in outcomes if o[1] == "crashed"]
+    assert len(crashed) >= 2 and any(o[1] == "run" for o in outcomes), outcomes
+    print("\nsetup() under heap caps (KB, x64):", outcomes)

@@ -142,19 +142,27 @@ def main():
     gc.collect()
     REPORT["heap_start"] = heap()
     rig = build_board(spec)
-    import main as fw_main
+    app = None
+    stage = "import"
+    try:
+        import main as fw_main  # on a board: boot.py, then main.py's imports
 
+        gc.collect()
+        REPORT["heap_code"] = heap()  # firmware and simulator modules loaded
+        stage = "setup"
+        app = fw_main.setup("/")
+        stage = "serve"
+        REPORT["status"] = app.status
+        REPORT["setup_error"] = app.error
+        if app.status == fw_main.RUN:
+            asyncio.run(top(app, rig, spec))
+    except MemoryError as e:  # escaped from `stage` (setup() must never let one out)
+        REPORT["oom_escaped"] = stage
+        REPORT["oom"] = str(e)
     gc.collect()
-    REPORT["heap_code"] = heap()  # firmware and simulator modules loaded
-    app = fw_main.setup("/")
-    REPORT["status"] = app.status
-    REPORT["setup_error"] = app.error
-    if app.status == fw_main.RUN:
-        asyncio.run(top(app, rig, spec))
     REPORT["lookups"] = netsim.lookups
-    REPORT["relay_locked"] = app.relay.locked if app.relay is not None else None
+    REPORT["relay_locked"] = app.relay.locked if app is not None and app.relay is not None else None
     REPORT["wdt"] = rig.world.wdt is not None
-    gc.collect()
     REPORT["heap_end"] = heap()
     REPORT["heap_peak"] = _peak[0]
     print("@@REPORT@@" + json.dumps(REPORT))
