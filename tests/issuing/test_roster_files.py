@@ -162,3 +162,18 @@ def test_sample_roster_is_chinese_and_loads(tmp_path):
     assert len(rows) == 12
     assert {r.spec.role_zh for r in rows} == {"居民", "医护", "防疫", "保供", "环卫", "物业", "应急"}
     assert rows[0].extra["name"] == "王丽" and rows[7].spec.label == "蔬菜配送"
+
+
+def test_pass_issue_takes_chinese_role_and_unit(tmp_path):
+    keys = tmp_path / "keys"
+    assert CliRunner().invoke(cli, ["keys", "new", "--out", str(keys)]).exit_code == 0
+    pem = next(keys.glob("*.key.pem"))
+    out = tmp_path / "p.png"
+    r = CliRunner().invoke(cli, ["pass", "issue", "--key", str(pem), "--community", "幸福里", "--role", "居民",
+                                 "--unit", "3栋1单元1203室", "--label", "护工", "--dirs", "进出", "--out", str(out)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "resident unit 3-1-1203 dirs in,out" in r.output and out.exists()
+    r = CliRunner().invoke(cli, ["pass", "issue", "--key", str(pem), "--community", "幸福里", "--role", "居明",
+                                 "--unit", "3-1-1203"], catch_exceptions=False)
+    assert r.exit_code == 2 and "unknown role" in r.output and "居民" in r.output
