@@ -32,6 +32,9 @@ step_uplink. Any exception that escapes, in setup() (a MemoryError included) or 
 relay.safe() (a fire release still wins), K_ERROR logged once the log exists, and the
 watchdog (started if setup() failed before it existed, never fed) resets the board.
 """
+# The setup steps run in order and each stops the app on failure, so a step finds what
+# the earlier ones built (self.dev, self.cfg, ...) set: pyright cannot see that order.
+# pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalCall=false
 import asyncio
 import binascii
 import json
@@ -297,9 +300,9 @@ class App:
             asyncio.create_task(self.guard("housekeeping", self.housekeeping())),
         ]
         self.critical = len(self.tasks)
-        w = self.wifi
-        if w is not None and hasattr(w, "run"):
-            self.tasks.append(asyncio.create_task(self.guard("wifi", w.run())))
+        run_wifi = getattr(self.wifi, "run", None)  # None: no Wi-Fi, or a network always up
+        if run_wifi is not None:
+            self.tasks.append(asyncio.create_task(self.guard("wifi", run_wifi())))
         up = self.uplink
         if up is not None:
             self.tasks.append(asyncio.create_task(self.guard("uplink", up.run())))
