@@ -29,14 +29,14 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ..mp.fw import settings as fw_settings
+from . import cose
+from .cose import ALG_ES256, TAG_SIGN1, sig_structure  # noqa: F401
 from .keys import IssuerKey
 
-TAG_SIGN1 = 18
 TAG_DECIMAL = 4
-ALG_ES256 = -7
 
 B_VERSION, B_ISSUED, B_COMMUNITY, B_MODE, B_THRESHOLD = 1, 2, 3, 4, 5
 B_REVOKED, B_QUARANTINED, B_SETTINGS, B_KEYS = 6, 7, 8, 9
@@ -72,8 +72,7 @@ def pass_id(cti: bytes) -> bytes:
     return bytes(cti[:PID_LEN]).ljust(PID_LEN, b"\x00")
 
 
-def _dumps(obj) -> bytes:
-    return cbor2.dumps(obj, canonical=True)
+_dumps = cose.dumps
 
 
 def _decimal(v: float):
@@ -167,17 +166,9 @@ def encode_payload(content: Content, version: int, issued_at: int) -> bytes:
     return _dumps(m)
 
 
-def sig_structure(protected: bytes, payload: bytes) -> bytes:
-    return _dumps(["Signature1", protected, b"", payload])
-
-
 def sign(key: IssuerKey, payload: bytes) -> bytes:
-    """Tagged COSE_Sign1 over payload, ES256 with a raw 64-byte r||s signature."""
-    protected = _dumps({1: ALG_ES256, 4: key.kid})
-    der = key.private.sign(sig_structure(protected, payload), ec.ECDSA(hashes.SHA256()))
-    r, s = decode_dss_signature(der)
-    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    return _dumps(cbor2.CBORTag(TAG_SIGN1, [protected, {}, payload, sig]))
+    """Tagged COSE_Sign1 over payload (issuing/cose.py: the signer passes use too)."""
+    return cose.sign1(key, payload)
 
 
 def build(key: IssuerKey, content: Content, version: int, issued_at: int) -> bytes:

@@ -16,11 +16,10 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import cbor2
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from ..mp.fw import roles as fw_roles
+from .cose import ALG_ES256, TAG_SIGN1, sig_structure, sign1  # noqa: F401  (one signer: passes and bundles)
+from .cose import dumps as _dumps
 from .keys import IssuerKey
 
 PREFIX = "GP1:"
@@ -30,8 +29,6 @@ DIR_IN = 1
 DIR_OUT = 2
 DIR_NAMES = {"in": DIR_IN, "out": DIR_OUT}
 
-TAG_SIGN1 = 18
-ALG_ES256 = -7
 CLAIM_ISS, CLAIM_EXP, CLAIM_NBF, CLAIM_IAT, CLAIM_CTI = 1, 4, 5, 6, 7
 CLAIM_GATEPASS = -65537
 GP_ROLE, GP_UNIT, GP_DIRS, GP_LABEL = 1, 2, 3, 4
@@ -319,24 +316,6 @@ def new_spec(
     )
     spec.check()
     return spec
-
-
-def _dumps(obj) -> bytes:
-    # deterministic encoding (RFC 8949 4.2.1): shortest heads, keys sorted bytewise
-    return cbor2.dumps(obj, canonical=True)
-
-
-def sig_structure(protected: bytes, payload: bytes) -> bytes:
-    return _dumps(["Signature1", protected, b"", payload])
-
-
-def sign1(key: IssuerKey, payload: bytes) -> bytes:
-    """Tagged COSE_Sign1 with protected {1: -7, 4: kid}, empty unprotected, ES256."""
-    protected = _dumps({1: ALG_ES256, 4: key.kid})
-    der = key.private.sign(sig_structure(protected, payload), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
-    r, s = decode_dss_signature(der)
-    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    return _dumps(cbor2.CBORTag(TAG_SIGN1, [protected, {}, payload, sig]))
 
 
 def base45_encode(data: bytes) -> str:

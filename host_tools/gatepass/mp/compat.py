@@ -46,14 +46,28 @@ def ticks_cpu() -> int:
     return source.ticks_us()
 
 
+def _small_int(v: object, name: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name} must be int, not {type(v).__name__}")
+    return v
+
+
 def ticks_add(ticks: int, delta: int) -> int:
-    # MicroPython rejects |delta| >= TICKS_PERIOD/2 (both ends, checked on the runtime)
+    """MicroPython's time.ticks_add: modular add; |delta| must be < TICKS_PERIOD/2 (the one
+    host implementation: the simulator's clocks use it too)."""
+    _small_int(ticks, "ticks")
+    _small_int(delta, "delta")
+    # extmod/modtime.c: unsigned `delta + PERIOD/2 - 1 >= PERIOD - 1` raises, i.e. the
+    # accepted range is -(PERIOD/2 - 1) .. PERIOD/2 - 1 so ticks_diff can always undo it.
     if not -_HALF < delta < _HALF:
         raise OverflowError("ticks interval overflow")
     return (ticks + delta) & TICKS_MAX
 
 
 def ticks_diff(end: int, start: int) -> int:
+    """MicroPython's time.ticks_diff: signed distance in -PERIOD/2 .. PERIOD/2 - 1."""
+    _small_int(end, "end")
+    _small_int(start, "start")
     return ((end - start + _HALF) & TICKS_MAX) - _HALF
 
 

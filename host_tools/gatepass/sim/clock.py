@@ -17,33 +17,8 @@ import selectors
 import time as _time
 from typing import Callable
 
-TICKS_PERIOD = 1 << 30  # MICROPY_PY_TIME_TICKS_PERIOD on 32-bit ports (ESP32, WebAssembly)
-TICKS_MAX = TICKS_PERIOD - 1
-_HALF = TICKS_PERIOD // 2
-
-
-def _small_int(v: object, name: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise TypeError(f"{name} must be int, not {type(v).__name__}")
-    return v
-
-
-def ticks_add(ticks: int, delta: int) -> int:
-    """MicroPython's time.ticks_add: modular add; |delta| must be < TICKS_PERIOD/2."""
-    _small_int(ticks, "ticks")
-    _small_int(delta, "delta")
-    # extmod/modtime.c: unsigned `delta + PERIOD/2 - 1 >= PERIOD - 1` raises, i.e. the
-    # accepted range is -(PERIOD/2 - 1) .. PERIOD/2 - 1 so ticks_diff can always undo it.
-    if not (-_HALF < delta < _HALF):
-        raise OverflowError("ticks interval overflow")
-    return (ticks + delta) & TICKS_MAX
-
-
-def ticks_diff(end: int, start: int) -> int:
-    """MicroPython's time.ticks_diff: signed distance in -PERIOD/2 .. PERIOD/2 - 1."""
-    _small_int(end, "end")
-    _small_int(start, "start")
-    return ((end - start + _HALF) & TICKS_MAX) - _HALF
+# tick arithmetic: gatepass.mp.compat, the one host implementation (2**30 as on the ESP32)
+from ..mp.compat import _HALF, TICKS_MAX, TICKS_PERIOD, _small_int, ticks_add, ticks_diff  # noqa: E402,F401
 
 
 class _BaseClock:
