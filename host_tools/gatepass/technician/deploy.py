@@ -43,9 +43,6 @@ class DeployError(ValueError):
     """Something the technician must fix before deploying (message says what)."""
 
 
-fw = fw_import  # a pure firmware module imported into this process (app/board.py, ...)
-
-
 # -- board profiles ------------------------------------------------------------------------
 
 def boards_dir() -> Path:
@@ -74,7 +71,7 @@ def load_profile(spec: str) -> dict:
 
 def check_profile(profile: dict) -> list[str]:
     """Raise DeployError listing every problem app/board.py finds; returns its warnings."""
-    board = fw("app.board")
+    board = fw_import("app.board")
     probs = board.validate(profile)
     if probs:
         raise DeployError("board profile %s is not safe to use:\n  %s" % (
