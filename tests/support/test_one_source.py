@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+from server_helpers import dj  # noqa: F401  (Django configured for the API modules)
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [p for d in ("firmware", "host_tools/gatepass") for p in (ROOT / d).rglob("*.py")
            if "migrations" not in p.parts and "__pycache__" not in p.parts]
@@ -90,3 +92,11 @@ def test_indicator_and_door_numbers_are_defined_once():
         for m in defs.finditer(p.read_text()):
             where.setdefault(m.group(1), []).append(str(p.relative_to(ROOT)))
     assert where and all(files == ["firmware/app/codes.py"] for files in where.values()), where
+
+
+def test_one_error_schema_for_both_apis(dj):
+    from gatepass.server import apierrors, api, staffapi
+
+    assert api.ErrorOut is apierrors.ErrorOut and staffapi.ErrorOut is apierrors.ErrorOut
+    srcs = [(ROOT / "host_tools/gatepass/server" / n).read_text() for n in ("api.py", "staffapi.py")]
+    assert not any("class ErrorOut" in s for s in srcs)

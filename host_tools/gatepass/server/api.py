@@ -19,6 +19,7 @@ from pydantic import Field
 from .. import hmacauth
 from . import apierrors, bundlesvc, dblock, health, ingest, peers, remote
 from .apierrors import ApiError as _Err
+from .apierrors import ErrorOut
 from .apierrors import error as _error
 from .deviceauth import DeviceAuthError, authenticate, consume_signature
 from .models import Device
@@ -53,12 +54,6 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     auth=DeviceSignature(),
 )
-
-
-class ErrorOut(Schema):
-    detail: str = Field(description="human readable")
-    code: str = Field(description="stable machine code, see docs/uplink.md")
-    time: int | None = Field(None, description="server unix time (stale_time only)")
 
 
 class AckOut(Schema):

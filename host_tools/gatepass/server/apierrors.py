@@ -6,8 +6,16 @@
 from __future__ import annotations
 
 from django.http import JsonResponse
-from ninja import NinjaAPI
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import HttpError
+
+
+class ErrorOut(Schema):
+    """The error answer of both APIs (the one schema: error() builds its body)."""
+
+    detail: str = Field(description="human readable")
+    code: str = Field(description="stable machine code (docs/uplink.md lists the device API's)")
+    time: int | None = Field(None, description="server unix time (device API, stale_time only)")
 
 
 def error(status: int, code: str, detail: str, **extra) -> JsonResponse:

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from . import apierrors, dblock
 from .apierrors import ApiError as _Err
+from .apierrors import ErrorOut
 from .apierrors import error as _error
 from .deviceauth import _addr, _printable  # header values are attacker-chosen: same log hygiene
 
@@ -64,11 +65,6 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     auth=StaffBasicAuth(),
 )
-
-
-class ErrorOut(Schema):
-    detail: str = Field(description="human readable")
-    code: str = Field(description="stable machine code")
 
 
 class KeyOut(Schema):
