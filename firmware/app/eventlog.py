@@ -6,6 +6,9 @@ Directory layout (see docs/event-log.md):
   has no os.fsync). A power cut loses at most the record being written.
 - `cursor`: upload cursor (highest seq the server acknowledged), the persisted dropped
   counter and a pending lost-range announcement; written atomically (temp + rename).
+- `epoch`: 8 random bytes made when the log is created (+ CRC32): the log's identity.
+  Every upload carries it, so a re-flashed device that keeps its id starts a new seq
+  space on the server instead of colliding with its old log (docs/uplink.md).
 
 On open the newest segment's tail is checked: a torn tail (partial slot or bad CRC) is
 never parsed; the log continues in a fresh segment, so records stay aligned and seq
@@ -27,6 +30,8 @@ LOG_STOP = const(0)  # same numbers as settings.LOG_STOP / LOG_DROP_OLDEST
 LOG_DROP_OLDEST = const(1)
 
 CURSOR = "cursor"
+EPOCH = "epoch"  # 8 random bytes + crc32: the identity of this log (made with the log)
+LEGACY_EPOCH = b"\x00\x00\x00\x00\x00\x00\x00\x00"  # a log created before epochs existed
 _SUFFIX = ".seg"
 RESERVE = const(64)  # slots kept for system events under LOG_STOP
 _URGENT_MAX = const(16)
@@ -35,6 +40,21 @@ _CFMT = "<IIIII"  # acked, dropped, pending lost first, last, crc
 
 def _crc(b, n):
     return binascii.crc32(memoryview(b)[0:n])
+
+
+def _new_epoch():
+    """8 random bytes, never the legacy all-zero epoch: the hardware RNG where the port
+    has os.urandom (the ESP32 has), else `random`."""
+    u = getattr(os, "urandom", None)
+    while True:
+        if u is not None:
+            e = bytes(u(8))
+        else:
+            import random
+
+            e = struct.pack("<II", random.getrandbits(32), random.getrandbits(32))
+        if e != LEGACY_EPOCH:
+            return e
 
 
 class EventLog:
@@ -108,6 +128,27 @@ class EventLog:
         self._pend = (pf, pl) if pl else None
         return True
 
+    def _write_small(self, name, data):
+        b = bytearray(len(data) + 4)
+        b[0:len(data)] = data
+        struct.pack_into("<I", b, len(data), _crc(b, len(data)))
+        path = self.dir + "/" + name
+        with open(path + ".tmp", "wb") as f:
+            f.write(b)
+            f.flush()
+        os.rename(path + ".tmp", path)
+
+    def _read_epoch(self):
+        b = bytearray(12)
+        try:
+            with open(self.dir + "/" + EPOCH, "rb") as f:
+                n = f.readinto(b)
+        except OSError:
+            return None
+        if n != 12 or struct.unpack_from("<I", b, 8)[0] != _crc(b, 8):
+            return None
+        return bytes(b[0:8])
+
     def _open(self):
         try:
             os.mkdir(self.dir)
@@ -128,6 +169,15 @@ class EventLog:
         self._dropped = 0
         self._pend = None
         have_cursor = self._read_cursor()
+        # a fresh log (seq starts at 1 again) always gets a new random identity; an
+        # existing log keeps its own, or, made by older firmware without one, the legacy
+        # seq space it has always used
+        e = self._read_epoch() if (segs or have_cursor) else _new_epoch()
+        if e is None:
+            e = LEGACY_EPOCH
+        if e != self._read_epoch():
+            self._write_small(EPOCH, e)
+        self._epoch = e
 
         nxt = 1
         n_active = 0
@@ -363,9 +413,11 @@ class EventLog:
 
     def ack(self, seq):
         """The server holds every seq up to `seq`: advance and persist the cursor.
-        Returns the cursor (never moves back, never beyond the last written seq)."""
+        Returns the cursor (never moves back). An ack beyond the last written seq is
+        refused with ValueError and changes nothing: the server is talking about
+        another log (a re-flash, a restored database), not about records this log wrote."""
         if seq > self._next - 1:
-            seq = self._next - 1
+            raise ValueError("ack beyond the log")
         if seq > self._acked:
             self._acked = seq
             self._write_cursor()
@@ -456,6 +508,11 @@ class EventLog:
         clock.Clock.bump() at boot so time never goes back behind the log."""
         r = self.get(self._next - 1)
         return struct.unpack_from("<I", r, 4)[0] if r is not None else 0
+
+    @property
+    def epoch(self):
+        """This log's identity as 16 lower-case hex digits (header X-Gatepass-Epoch)."""
+        return binascii.hexlify(self._epoch).decode()
 
     @property
     def next_seq(self):

@@ -5,8 +5,10 @@ app/uplinktask.py moves the bytes (app/httpc.py). Everything here is plain state
 arithmetic, so the same tests run under CPython and MicroPython.
 
 Wire rules (the server, host_tools/gatepass/hmacauth.py, is the reference):
-- request headers X-Gatepass-Device, X-Gatepass-Time (unix s, decimal) and
-  X-Gatepass-Signature = hex HMAC-SHA256(secret, METHOD "\\n" PATH "\\n" TIME "\\n" BODY);
+- request headers X-Gatepass-Device, X-Gatepass-Time (unix s, decimal), X-Gatepass-Epoch
+  (the log's identity, 16 hex), X-Gatepass-Base (events only) and X-Gatepass-Signature =
+  hex HMAC-SHA256(secret, METHOD "\\n" PATH "\\n" TIME "\\n" EPOCH "\\n" BASE "\\n" BODY)
+  (BASE empty when the header is absent): every header that changes server state is signed;
 - an answer counts only with X-Gatepass-Signature = hex HMAC-SHA256(secret,
   "resp\\n" REQUEST_SIGNATURE "\\n" BODY): the cursor moves, the clock is set and a
   bundle version is believed only from a verified answer;
@@ -34,6 +36,7 @@ H_DEVICE = "X-Gatepass-Device"
 H_TIME = "X-Gatepass-Time"
 H_SIG = "X-Gatepass-Signature"
 H_BASE = "X-Gatepass-Base"
+H_EPOCH = "X-Gatepass-Epoch"
 _H_SIG_LC = "x-gatepass-signature"
 
 REQ_EVENTS = const(1)
@@ -107,14 +110,15 @@ def same(a, b):
     return d == 0
 
 
-def request_head(method, path, t):
-    """The signed bytes before the body: METHOD \\n PATH \\n TIME \\n."""
-    return ("%s\n%s\n%d\n" % (method, path, t)).encode()
+def request_head(method, path, t, epoch, base=""):
+    """The signed bytes before the body: METHOD \\n PATH \\n TIME \\n EPOCH \\n BASE \\n."""
+    return ("%s\n%s\n%d\n%s\n%s\n" % (method, path, t, epoch, base)).encode()
 
 
-def sign_request(mac, method, path, t, parts=()):
-    """Hex request signature; mac: Hmac of the device secret; parts: body pieces."""
-    head = request_head(method, path, t)
+def sign_request(mac, method, path, t, parts=(), epoch="", base=""):
+    """Hex request signature; mac: Hmac of the device secret; parts: body pieces;
+    epoch: the log's X-Gatepass-Epoch; base: the X-Gatepass-Base text ("" if none)."""
+    head = request_head(method, path, t, epoch, base)
     return mac.hex(_chain(head, parts))
 
 
@@ -254,7 +258,7 @@ class Uplink:
         self.peer_retry_ms = 600000  # after a malformed page: ask again this much later
         self.last = -1  # last outcome
         self.last_code = ""  # server's error code of the last refusal
-        self.stats = {"sent": 0, "acked": 0, "batches": 0, "fail": 0, "bytes_up": 0}
+        self.stats = {"sent": 0, "acked": 0, "batches": 0, "fail": 0, "bytes_up": 0, "ack_refused": 0}
 
     # ---- what to do next
 
@@ -317,10 +321,13 @@ class Uplink:
 
     # ---- building requests
 
-    def _signed(self, kind, method, path, parts, extra, first=0, last=0, count=0):
+    def _signed(self, kind, method, path, parts, extra, first=0, last=0, count=0, base=""):
         t = self.clock.now()
-        sig = sign_request(self.mac, method, path, t, parts)
-        h = [(H_DEVICE, self.device_id), (H_TIME, str(t)), (H_SIG, sig)]
+        epoch = self.log.epoch
+        sig = sign_request(self.mac, method, path, t, parts, epoch, base)
+        h = [(H_DEVICE, self.device_id), (H_TIME, str(t)), (H_EPOCH, epoch), (H_SIG, sig)]
+        if base:
+            h.append((H_BASE, base))
         for e in extra:
             h.append(e)
         return Request(kind, method, path, h, parts, sig, first, last, count)
@@ -357,10 +364,9 @@ class Uplink:
 
     def events_request(self):
         parts, first, last, count = self.batch_parts()
-        base = self.log.base()
         return self._signed(REQ_EVENTS, "POST", P_EVENTS, parts,
-                            ((H_BASE, str(base)), ("Content-Type", "application/octet-stream")),
-                            first, last, count)
+                            (("Content-Type", "application/octet-stream"),),
+                            first, last, count, str(self.log.base()))
 
     def bundle_request(self):
         return self._signed(REQ_BUNDLE, "GET", P_BUNDLE, (), ())
@@ -424,7 +430,14 @@ class Uplink:
                         self.peer_cursor = 0
             self.server_version = v
             before = self.log.acked
-            self.log.ack(acked)
+            try:
+                self.log.ack(acked)
+            except ValueError:
+                # the server claims records this log never wrote: it is talking about
+                # another log. Nothing is acknowledged; keep everything and back off.
+                self.stats["ack_refused"] += 1
+                self.last_code = "ack_beyond_log"
+                return self._out(SERVER)
             if req.kind == REQ_EVENTS:
                 self.stats["batches"] += 1
                 self.stats["sent"] += req.count

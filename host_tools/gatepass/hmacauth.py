@@ -1,13 +1,18 @@
 """Request and response signing for the device API (docs/uplink.md).
 
-Every device request carries three headers:
+Every device request carries four headers (five for uploads):
 
     X-Gatepass-Device     device id (text)
     X-Gatepass-Time       unix seconds, decimal ASCII, as the device believes it is now
-    X-Gatepass-Signature  hex(HMAC-SHA256(secret, METHOD "\\n" PATH "\\n" TIME "\\n" BODY))
+    X-Gatepass-Epoch      16 lower-case hex digits: the identity of the device's event log
+    X-Gatepass-Base       (POST /events) lowest seq the device can still upload, decimal
+    X-Gatepass-Signature  hex(HMAC-SHA256(secret, METHOD "\\n" PATH "\\n" TIME "\\n" EPOCH "\\n"
+                                             BASE "\\n" BODY))
 
 METHOD is upper case, PATH is the request target as sent (path plus "?query" when there
-is one), TIME is the header value byte for byte, BODY the raw request body (empty for GET).
+is one), TIME, EPOCH and BASE are the header values byte for byte (BASE empty when the
+header is absent), BODY the raw request body (empty for GET). Every header that changes
+server state is covered.
 The secret is the device's raw secret bytes (configured as hex). The server's answer
 carries
 
@@ -29,19 +34,25 @@ H_DEVICE = "X-Gatepass-Device"
 H_TIME = "X-Gatepass-Time"
 H_SIGNATURE = "X-Gatepass-Signature"
 H_BASE = "X-Gatepass-Base"
+H_EPOCH = "X-Gatepass-Epoch"
+LEGACY_EPOCH = "0" * 16  # the seq space of logs made before epochs existed
 
 MAX_SKEW_S = 300  # accepted |server time - request time|
 SIG_HEX_LEN = 64
 
 
-def request_message(method: str, path: str, timestamp: str | int, body: bytes) -> bytes:
+def request_message(method: str, path: str, timestamp: str | int, body: bytes, epoch: str = LEGACY_EPOCH,
+                    base: str | int | None = None) -> bytes:
     """The exact bytes a request signature covers."""
-    return b"%s\n%s\n%s\n" % (method.upper().encode("ascii"), path.encode("utf-8"), str(timestamp).encode("ascii")) + bytes(body)
+    return b"%s\n%s\n%s\n%s\n%s\n" % (
+        method.upper().encode("ascii"), path.encode("utf-8"), str(timestamp).encode("ascii"),
+        epoch.encode("ascii"), b"" if base is None else str(base).encode("ascii")) + bytes(body)
 
 
-def sign_request(secret: bytes, method: str, path: str, timestamp: str | int, body: bytes = b"") -> str:
+def sign_request(secret: bytes, method: str, path: str, timestamp: str | int, body: bytes = b"",
+                 epoch: str = LEGACY_EPOCH, base: str | int | None = None) -> str:
     """Lower-case hex HMAC-SHA256 of request_message()."""
-    return hmac.new(secret, request_message(method, path, timestamp, body), hashlib.sha256).hexdigest()
+    return hmac.new(secret, request_message(method, path, timestamp, body, epoch, base), hashlib.sha256).hexdigest()
 
 
 def response_message(request_signature: str, body: bytes) -> bytes:
@@ -57,8 +68,9 @@ def equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.lower().encode("ascii", "replace"), b.lower().encode("ascii", "replace"))
 
 
-def verify_request(secret: bytes, method: str, path: str, timestamp: str, body: bytes, signature: str) -> bool:
-    return equal(sign_request(secret, method, path, timestamp, body), signature)
+def verify_request(secret: bytes, method: str, path: str, timestamp: str, body: bytes, signature: str,
+                   epoch: str = LEGACY_EPOCH, base: str | None = None) -> bool:
+    return equal(sign_request(secret, method, path, timestamp, body, epoch, base), signature)
 
 
 def verify_response(secret: bytes, request_signature: str, body: bytes, signature: str | None) -> bool:
@@ -75,12 +87,14 @@ def parse_secret(secret: str | bytes) -> bytes:
 
 
 def signed_headers(device_id: str, secret: bytes, method: str, path: str, body: bytes = b"",
-                   now: int | None = None, base: int | None = None) -> dict[str, str]:
+                   now: int | None = None, base: int | None = None, epoch: str = LEGACY_EPOCH) -> dict[str, str]:
     """Headers for one signed device request (CPython simulated devices, tests, bench)."""
     t = str(int(_time.time()) if now is None else int(now))
-    h = {H_DEVICE: device_id, H_TIME: t, H_SIGNATURE: sign_request(secret, method, path, t, body)}
-    if base is not None:
-        h[H_BASE] = str(int(base))
+    b = None if base is None else str(int(base))
+    h = {H_DEVICE: device_id, H_TIME: t, H_EPOCH: epoch,
+         H_SIGNATURE: sign_request(secret, method, path, t, body, epoch, b)}
+    if b is not None:
+        h[H_BASE] = b
     return h
 
 
@@ -91,10 +105,11 @@ class DeviceAuth:
     request signature so the caller can check the response signature.
     """
 
-    def __init__(self, device_id: str, secret: bytes, clock=None):
+    def __init__(self, device_id: str, secret: bytes, clock=None, epoch: str = LEGACY_EPOCH):
         self.device_id = device_id
         self.secret = secret
         self.clock = clock or _time.time
+        self.epoch = epoch
         self.last_signature: str | None = None
 
     def __call__(self, r):
@@ -105,7 +120,10 @@ class DeviceAuth:
         body = r.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        h = signed_headers(self.device_id, self.secret, r.method, path, body, int(self.clock()))
+        t = str(int(self.clock()))
+        base = r.headers.get(H_BASE)  # signed as sent, whatever it is
+        h = {H_DEVICE: self.device_id, H_TIME: t, H_EPOCH: self.epoch,
+             H_SIGNATURE: sign_request(self.secret, r.method, path, t, body, self.epoch, base)}
         r.headers.update(h)
         self.last_signature = h[H_SIGNATURE]
         return r
@@ -139,7 +157,8 @@ class DeviceClient:
 
     PREFIX = "/api/device/v1"
 
-    def __init__(self, base_url: str, device_id: str, secret: bytes | str, clock=None, timeout: float = 30.0):
+    def __init__(self, base_url: str, device_id: str, secret: bytes | str, clock=None, timeout: float = 30.0,
+                 epoch: str = LEGACY_EPOCH):
         from urllib.parse import urlsplit
 
         u = urlsplit(base_url)
@@ -149,6 +168,7 @@ class DeviceClient:
         self.secret = parse_secret(secret)
         self.clock = clock or _time.time
         self.timeout = timeout
+        self.epoch = epoch
         self._conn = None
 
     def _connection(self):
@@ -170,7 +190,8 @@ class DeviceClient:
         import http.client
 
         full = path if path.startswith("/") else self.root + self.PREFIX + "/" + path
-        h = signed_headers(self.device_id, self.secret, method, full, body, int(self.clock()), base) if sign else {}
+        h = signed_headers(self.device_id, self.secret, method, full, body, int(self.clock()), base,
+                           self.epoch) if sign else {}
         if content_type:
             h["Content-Type"] = content_type
         if headers:

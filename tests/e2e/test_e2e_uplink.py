@@ -162,7 +162,7 @@ def test_unknown_device_wrong_secret_and_disabled_keep_every_event(srv, simu):
     for i in range(20):
         passage(g, i)
     simu.run_for(300_000)
-    assert app.uplink.state == uplinktask.ST_AUTH and app.uplink.up.last_code == "unknown_device"
+    assert app.uplink.state == uplinktask.ST_AUTH and app.uplink.up.last_code == "bad_signature"
     assert app.log.pending() >= 20 and app.log.acked == 0
     refused = srv.proxy.entries("ghost")
     assert refused and all(e["status"] == 401 for e in refused)

@@ -112,7 +112,7 @@ def test_upload_cursor_read_ack_and_persistence():
     b = log.read()
     assert record.seq_of(b) == 4 and len(b) == 32  # a batch stays within one segment
     assert log.ack(2) == 3  # never moves back
-    assert log.ack(1000) == 10  # never beyond what was written
+    assert log.ack(10) == 10
     log.close()
     log = EventLog(d, TClock(), seg_records=4, max_segments=8, batch=3)
     assert log.acked == 10 and log.pending() == 0 and len(log.read()) == 0
@@ -273,3 +273,57 @@ def test_base_moves_past_dropped_records():
     assert log.base() == 5
     b = log.read()
     assert record.seq_of(b) == 5
+
+
+def test_ack_beyond_the_last_written_seq_is_refused_not_clamped():
+    log = EventLog(tmpdir("l"), TClock(), seg_records=8, max_segments=4)
+    for i in range(5):
+        passage(log, i)
+    try:
+        log.ack(6)
+        assert False, "ack beyond the log accepted"
+    except ValueError:
+        pass
+    assert log.acked == 0 and log.pending() == 5
+    assert log.ack(5) == 5
+
+
+def test_a_new_log_gets_a_random_epoch_kept_across_reopen():
+    d = tmpdir("l")
+    log = EventLog(d, TClock(), seg_records=8, max_segments=4)
+    e = log.epoch
+    assert len(e) == 16 and e != "0" * 16
+    passage(log)
+    log.close()
+    log = EventLog(d, TClock(), seg_records=8, max_segments=4)
+    assert log.epoch == e
+    log.close()
+    # re-flashed: the filesystem is new, so is the log, and so is its identity
+    other = EventLog(tmpdir("l"), TClock(), seg_records=8, max_segments=4)
+    assert other.epoch != e and other.next_seq == 1
+
+
+def test_a_log_from_older_firmware_keeps_the_legacy_epoch():
+    d = tmpdir("l")
+    log = EventLog(d, TClock(), seg_records=8, max_segments=4)
+    for i in range(3):
+        passage(log, i)
+    log.close()
+    os.remove(d + "/epoch")  # as older firmware left it: segments and cursor, no epoch
+    log = EventLog(d, TClock(), seg_records=8, max_segments=4)
+    assert log.epoch == "0" * 16 and log.next_seq == 4
+    log.close()
+    assert EventLog(d, TClock(), seg_records=8, max_segments=4).epoch == "0" * 16
+
+
+def test_a_log_whose_segments_and_cursor_were_wiped_starts_a_new_epoch():
+    d = tmpdir("l")
+    log = EventLog(d, TClock(), seg_records=8, max_segments=4)
+    e = log.epoch
+    passage(log)
+    log.close()
+    for n in os.listdir(d):
+        if n != "epoch":
+            os.remove(d + "/" + n)
+    log = EventLog(d, TClock(), seg_records=8, max_segments=4)
+    assert log.next_seq == 1 and log.epoch != e

@@ -106,7 +106,7 @@ def test_uplink_fetches_passages_only_when_announced_beyond_its_cursor():
     assert req.kind == uplink.REQ_PASSAGES and req.method == "GET" and req.body() == b""
     assert req.path == uplink.P_PASSAGES + "?after=0"
     # the path with its query is what the signature covers
-    assert req.sig == uplink.sign_request(r.mac, "GET", req.path, r.clock.now())
+    assert req.sig == uplink.sign_request(r.mac, "GET", req.path, r.clock.now(), (), r.log.epoch)
     body = page(12, [(pid(1), NOW, 2)])
     st, h, _ = r.answer(req, 200, {})
     h["x-gatepass-signature"] = r.mac.hex((b"resp\n", req.sig.encode(), b"\n", body))

@@ -65,16 +65,23 @@ def test_same_is_exact_and_case_insensitive():
     assert not uplink.same(None, "ab")
 
 
-def test_request_signature_covers_method_path_time_and_body():
+EP = "0123456789abcdef"
+
+
+def test_request_signature_covers_method_path_time_epoch_base_and_body():
     mac = uplink.Hmac(SECRET)
-    base = uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abc",))
-    msg = ("POST\n/api/device/v1/events\n%d\nabc" % NOW).encode()
+    base = uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abc",), EP, "7")
+    msg = ("POST\n/api/device/v1/events\n%d\n%s\n7\nabc" % (NOW, EP)).encode()
     assert base == binascii.hexlify(uplink.hmac_sha256(SECRET, msg)).decode()
     assert len(base) == 64
-    for other in (uplink.sign_request(mac, "GET", "/api/device/v1/events", NOW, (b"abc",)),
-                  uplink.sign_request(mac, "POST", "/api/device/v1/event", NOW, (b"abc",)),
-                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW + 1, (b"abc",)),
-                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abd",))):
+    for other in (uplink.sign_request(mac, "GET", "/api/device/v1/events", NOW, (b"abc",), EP, "7"),
+                  uplink.sign_request(mac, "POST", "/api/device/v1/event", NOW, (b"abc",), EP, "7"),
+                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW + 1, (b"abc",), EP, "7"),
+                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abd",), EP, "7"),
+                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abc",), EP, "8"),
+                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abc",), EP, ""),
+                  uplink.sign_request(mac, "POST", "/api/device/v1/events", NOW, (b"abc",),
+                                      "0123456789abcdee", "7")):
         assert other != base
 
 
@@ -136,7 +143,9 @@ def test_events_request_is_signed_raw_records_with_base():
     h = dict(req.headers)
     assert h["X-Gatepass-Device"] == "gate-1" and h["X-Gatepass-Base"] == "1"
     assert h["X-Gatepass-Time"] == str(NOW) and h["X-Gatepass-Signature"] == req.sig
-    assert req.sig == uplink.sign_request(r.mac, "POST", uplink.P_EVENTS, NOW, (body,))
+    assert h["X-Gatepass-Epoch"] == r.log.epoch and len(r.log.epoch) == 16
+    # the base and the epoch change what the server holds: both are signed
+    assert req.sig == uplink.sign_request(r.mac, "POST", uplink.P_EVENTS, NOW, (body,), r.log.epoch, "1")
     for off in range(0, len(body), 32):
         assert record.valid(body, off)  # records go out exactly as stored, CRC and all
 
@@ -196,7 +205,7 @@ def test_cursor_moves_only_on_a_verified_ack():
     assert r.log.acked == 6 and r.up.server_version == 4 and r.log.pending() == 0
 
 
-def test_ack_never_moves_back_nor_past_the_log():
+def test_ack_never_moves_back_and_an_ack_past_the_log_acknowledges_nothing():
     r = Rig()
     for i in range(4):
         r.passage(i)
@@ -204,7 +213,36 @@ def test_ack_never_moves_back_nor_past_the_log():
     assert r.ack(req, 3) == uplink.OK and r.log.acked == 3
     req = r.up.events_request()
     assert r.ack(req, 1) == uplink.OK and r.log.acked == 3
-    assert r.ack(r.up.events_request(), 1000) == uplink.OK and r.log.acked == 4
+    # a server talking about another log (a re-flashed device's old seq space): refused
+    # whole, not clamped to the last written seq: seq 4 was never uploaded
+    assert r.ack(r.up.events_request(), 1000) == uplink.SERVER and r.log.acked == 3
+    assert r.up.last_code == "ack_beyond_log" and r.up.stats["ack_refused"] == 1
+    assert r.ack(r.up.events_request(), 4) == uplink.OK and r.log.acked == 4
+
+
+def test_a_heartbeat_answer_beyond_the_log_acknowledges_nothing():
+    # finding 1: a re-flashed device's first heartbeat got the old log's acked_seq and
+    # acknowledged its whole new backlog without uploading it
+    r = Rig()
+    for i in range(50):
+        r.passage(i)
+    req = r.up.status_request(0)
+    st, h, body = r.answer(req, 200, {"time": r.wall.t, "bundle_version": 1, "acked_seq": 5000, "peer_seq": 0})
+    assert r.up.handle(req, st, h, body, 40, 0) == uplink.SERVER
+    assert r.log.acked == 0 and r.log.pending() == 50
+    req = r.up.events_request()
+    assert seqs_of(req.body())[0] == 1
+
+
+def test_every_request_carries_the_signed_log_epoch():
+    r = Rig()
+    r.passage(1)
+    for req in (r.up.events_request(), r.up.status_request(0), r.up.bundle_request(), r.up.passages_request()):
+        h = dict(req.headers)
+        assert h["X-Gatepass-Epoch"] == r.log.epoch
+        base = h.get("X-Gatepass-Base", "")
+        assert (base != "") == (req.kind == uplink.REQ_EVENTS)
+        assert req.sig == uplink.sign_request(r.mac, req.method, req.path, NOW, req.parts, r.log.epoch, base)
 
 
 def test_malformed_signed_answer_is_a_server_error():

@@ -46,7 +46,7 @@ def test_first_boot_lays_out_the_flash_and_logs_boot_and_config(site):
     g = site.add("g", config=config())
     app = boot(g, site, reset_cause=sim.PWRON_RESET)
     data = g.flash / "data"
-    assert sorted(p.name for p in (data / "log").iterdir()) == ["00000001.seg", "cursor"]
+    assert sorted(p.name for p in (data / "log").iterdir()) == ["00000001.seg", "cursor", "epoch"]
     assert (data / "passback.bin").stat().st_size == 4096 * 16
     assert (data / "config.crc").exists()
     assert kinds(g) == ["boot", "config"]

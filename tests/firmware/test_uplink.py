@@ -28,13 +28,15 @@ paths = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/-_?=&", min_size=
 @hsettings(max_examples=200, deadline=None)
 @given(secret=st.binary(min_size=1, max_size=100), method=st.sampled_from(["GET", "POST", "PUT"]),
        path=paths, t=st.integers(0, 2**32), body=st.binary(max_size=300),
-       cut=st.integers(0, 300))
-def test_request_and_response_signatures_match_the_server(secret, method, path, t, body, cut):
+       cut=st.integers(0, 300), epoch=st.binary(min_size=8, max_size=8).map(bytes.hex),
+       base=st.one_of(st.none(), st.integers(0, 2**32 - 1)))
+def test_request_and_response_signatures_match_the_server(secret, method, path, t, body, cut, epoch, base):
     mac = uplink.Hmac(secret)
     parts = (body[:cut], body[cut:])
-    sig = uplink.sign_request(mac, method, path, t, parts)
-    assert sig == hmacauth.sign_request(secret, method, path, t, body)
-    assert hmacauth.verify_request(secret, method, path, str(t), body, sig)
+    sig = uplink.sign_request(mac, method, path, t, parts, epoch, "" if base is None else str(base))
+    assert sig == hmacauth.sign_request(secret, method, path, t, body, epoch, base)
+    assert hmacauth.verify_request(secret, method, path, str(t), body, sig, epoch,
+                                   None if base is None else str(base))
     rsig = hmacauth.sign_response(secret, sig, body)
     assert uplink.verify_response(mac, sig, body, rsig)
     assert uplink.verify_response(mac, sig, body, rsig.upper())

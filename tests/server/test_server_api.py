@@ -25,9 +25,10 @@ STATUS = "/api/device/v1/status"
 class Dev:
     """A simulated device talking to the in-process server through the test client."""
 
-    def __init__(self, device, clock=None):
+    def __init__(self, device, clock=None, epoch=hmacauth.LEGACY_EPOCH):
         from django.test import Client
 
+        self.epoch = epoch
         self.id = device.pk
         self.secret = device.secret_bytes
         self.client = Client()
@@ -45,7 +46,7 @@ class Dev:
 
     def signed(self, method, path, body=b"", base=None, now=None, secret=None):
         return hmacauth.signed_headers(self.id, secret or self.secret, method, path, body,
-                                       self._now() if now is None else now, base)
+                                       self._now() if now is None else now, base, self.epoch)
 
     def post(self, records: bytes, base=None, headers=None, **kw):
         h = headers or self.signed("POST", EVENTS, records, base, **kw)
@@ -336,16 +337,18 @@ def test_wire_strings_computed_by_hand(site):
     c, d, dev = site
     body = passages([1, 2])
     t = str(int(time.time()))
-    sig = hmac.new(dev.secret, b"POST\n/api/device/v1/events\n" + t.encode() + b"\n" + body,
+    ep = "00000000000000ab"
+    sig = hmac.new(dev.secret, b"POST\n/api/device/v1/events\n" + t.encode() + b"\n" + ep.encode() + b"\n1\n" + body,
                    hashlib.sha256).hexdigest()
-    h = {"X-Gatepass-Device": d.pk, "X-Gatepass-Time": t, "X-Gatepass-Signature": sig, "X-Gatepass-Base": "1"}
+    h = {"X-Gatepass-Device": d.pk, "X-Gatepass-Time": t, "X-Gatepass-Signature": sig, "X-Gatepass-Base": "1",
+         "X-Gatepass-Epoch": ep}
     r = dev.client.post(EVENTS, body, content_type="application/octet-stream", headers=h)
     assert r.status_code == 200 and r.json()["acked_seq"] == 2
     expect = hmac.new(dev.secret, b"resp\n" + sig.encode() + b"\n" + r.content, hashlib.sha256).hexdigest()
     assert r.headers["X-Gatepass-Signature"] == expect
     # upper-case hex is accepted as well (the comparison is on the value)
     body = passages([3])
-    sig = hmac.new(dev.secret, b"POST\n/api/device/v1/events\n" + t.encode() + b"\n" + body,
+    sig = hmac.new(dev.secret, b"POST\n/api/device/v1/events\n" + t.encode() + b"\n" + ep.encode() + b"\n1\n" + body,
                    hashlib.sha256).hexdigest().upper()
     h.update({"X-Gatepass-Signature": sig})
     r = dev.client.post(EVENTS, body, content_type="application/octet-stream", headers=h)
@@ -376,12 +379,13 @@ def test_wrong_hmac_is_rejected_logged_and_counted(site, caplog):
     assert any("bad_signature" in m for m in caplog.messages)
 
 
-@pytest.mark.parametrize("tamper", ["body", "path", "method", "time", "device"])
+@pytest.mark.parametrize("tamper", ["body", "path", "method", "time", "device", "base", "base-added",
+                                    "base-removed", "epoch"])
 def test_any_signed_part_changed_is_rejected(site, tamper):
     c, d, dev = site
     other = make_device(c, "gate-s-out", "South gate", "out")
     body = passages([1])
-    h = dev.signed("POST", EVENTS, body)
+    h = dev.signed("POST", EVENTS, body, None if tamper == "base-added" else 1)
     path = EVENTS
     if tamper == "body":
         body = passages([2])
@@ -393,6 +397,13 @@ def test_any_signed_part_changed_is_rejected(site, tamper):
         h[hmacauth.H_TIME] = str(int(h[hmacauth.H_TIME]) + 1)
     elif tamper == "device":
         h[hmacauth.H_DEVICE] = other.pk
+    elif tamper in ("base", "base-added"):
+        # finding 2: the base moves the server's acknowledged position: never unsigned
+        h[hmacauth.H_BASE] = "4294967295"
+    elif tamper == "base-removed":
+        del h[hmacauth.H_BASE]
+    elif tamper == "epoch":
+        h[hmacauth.H_EPOCH] = "00000000000000ff"
     r = dev.client.post(path, body, content_type="application/octet-stream", headers=h)
     assert r.status_code == 401 and r.json()["code"] == "bad_signature"
     assert count(d) == 0 and count(other) == 0
@@ -404,9 +415,13 @@ def test_unknown_device_is_rejected_and_logged(site, caplog):
     body = passages([1])
     h = hmacauth.signed_headers("no-such-gate", dev.secret, "POST", EVENTS, body)
     r = dev.client.post(EVENTS, body, content_type="application/octet-stream", headers=h)
-    assert r.status_code == 401 and r.json()["code"] == "unknown_device"
+    # finding 8: the same answer as a bad signature, so the API does not reveal which ids
+    # exist; staff still see the real reason
+    assert r.status_code == 401 and r.json()["code"] == "bad_signature"
+    wrong = dev.post(body, secret=b"\x00" * 32)
+    assert wrong.json() == r.json()
     assert hmacauth.H_SIGNATURE not in r.headers
-    assert _failures("unknown_device") == 1
+    assert _failures("unknown_device") == 1 and _failures("bad_signature") == 1
     assert any("unknown_device" in m and "no-such-gate" in m for m in caplog.messages)
 
 
@@ -797,16 +812,18 @@ def test_documented_vectors():
     secret = bytes(range(32))
     body = bytes.fromhex("01000000803bb16a01000b000102030405060708420e980d600900007713446f")
     assert record.unpack(body)[0] == 1  # a valid record
-    sig = "553b7ccd49a1ae263c36b3e94440423c7fca878569ba753c234519d91d5d7afb"
-    assert hmac.new(secret, b"POST\n/api/device/v1/events\n1790000005\n" + body, hashlib.sha256).hexdigest() == sig
-    assert hmacauth.sign_request(secret, "POST", "/api/device/v1/events", "1790000005", body) == sig
+    ep = "1f2e3d4c5b6a7988"
+    msg = b"POST\n/api/device/v1/events\n1790000005\n1f2e3d4c5b6a7988\n1\n" + body
+    sig = "fc078e625030b4559f10a6797904b5140704db69c4e51b8c8c98ab9631e8cea0"
+    assert hmac.new(secret, msg, hashlib.sha256).hexdigest() == sig
+    assert hmacauth.sign_request(secret, "POST", "/api/device/v1/events", "1790000005", body, ep, "1") == sig
     answer = (b'{"acked_seq": 1, "time": 1790000006, "bundle_version": 3, "stored": 1, "duplicates": 0, '
-              b'"rejected": 0, "lost": 0}')
-    rsig = "529c1499e66572943fb507b4c2ddbf8e9ad674c31d32856241adbb3a55deca25"
+              b'"conflicts": 0, "rejected": 0, "lost": 0}')
+    rsig = "9bfbf5977477dd6b0c2770415aa92104b5f7c0733a85bf945196b3032ba199ef"
     assert hmacauth.sign_response(secret, sig, answer) == rsig
     assert hmacauth.verify_response(secret, sig, answer, rsig)
-    assert hmacauth.sign_request(secret, "GET", "/api/device/v1/bundle", 1790000010) == (
-        "888dcd0f363e8586a08586abc5f9dd342fcc6f5242b470c7762e02c3c20675f2")
+    assert hmacauth.sign_request(secret, "GET", "/api/device/v1/bundle", 1790000010, b"", ep) == (
+        "9e957b6ae786eda6632e85d70faa842d90f31b644b6c26ee77341d04bed82f8d")
     # and the documented MicroPython HMAC (run here under CPython) agrees
     import binascii
 
@@ -820,7 +837,7 @@ def test_documented_vectors():
         outer.update(inner.digest())
         return binascii.hexlify(outer.digest())
 
-    assert hmac_sha256(secret, b"POST\n/api/device/v1/events\n1790000005\n" + body).decode() == sig
+    assert hmac_sha256(secret, msg).decode() == sig
 
 
 def test_answer_without_consumed_signature_is_refused(site):
@@ -839,3 +856,158 @@ def test_answer_without_consumed_signature_is_refused(site):
     r = ResponseSigningMiddleware(lambda request: JsonResponse({"ok": 1}))(req)
     assert r.status_code == 200 and hmacauth.verify_response(dev.secret, "ab" * 32, r.content,
                                                              r[hmacauth.H_SIGNATURE])
+
+
+# ------------------------------------------------------------------ log epochs (issue 12)
+
+
+def _events(d, epoch=None):
+    from gatepass.server.models import Event
+
+    qs = Event.objects.filter(device=d)
+    if epoch is not None:
+        qs = qs.filter(epoch=epoch)
+    return sorted(qs.values_list("seq", flat=True))
+
+
+def test_a_reflashed_device_starts_a_new_seq_space_and_loses_nothing(site):
+    """Finding 1: re-provisioned with the old fragment, the new log restarts at seq 1.
+    The server must neither hand it the old log's ack nor take its new records as
+    duplicates; the old events stay and staff see one "log restarted" event."""
+    from gatepass.server.models import Alert, Event, LogEpoch
+
+    c, d, dev = site
+    old = Dev(d, epoch="aaaaaaaaaaaaaaaa")
+    a = old.post(passages(range(1, 51), pid=b"old-0001"), base=1).json()
+    assert a["acked_seq"] == 50 and a["stored"] == 50
+    new = Dev(d, epoch="bbbbbbbbbbbbbbbb")
+    st = new.status(backlog=50)
+    assert st.status_code == 200 and st.json()["acked_seq"] == 0  # not the old log's 50
+    a = new.post(passages(range(1, 51), pid=b"new-0001"), base=1).json()
+    assert (a["acked_seq"], a["stored"], a["duplicates"], a["conflicts"]) == (50, 50, 0, 0)
+    assert _events(d, "aaaaaaaaaaaaaaaa") == list(range(1, 51)) == _events(d, "bbbbbbbbbbbbbbbb")
+    assert set(Event.objects.filter(device=d, epoch="bbbbbbbbbbbbbbbb").values_list("pid", flat=True)) == {
+        b"new-0001".hex()}
+    restarts = Event.objects.filter(device=d, kind=record.K_LOG_RESTART)
+    assert restarts.count() == 1 and restarts[0].pid == "aaaaaaaaaaaaaaaa"
+    assert Alert.objects.filter(device=d, kind="log_restarted").count() == 1
+    assert new.post(passages([51]), base=1).json()["acked_seq"] == 51
+    assert Event.objects.filter(device=d, kind=record.K_LOG_RESTART).count() == 1
+    d = reload(d)
+    assert d.epoch == "bbbbbbbbbbbbbbbb" and d.acked_seq == 51 and d.lost_total == 0
+    assert dict(LogEpoch.objects.filter(device=d).values_list("epoch", "acked_seq")) == {
+        "aaaaaaaaaaaaaaaa": 50, "bbbbbbbbbbbbbbbb": 51}
+
+
+def test_a_devices_first_log_is_adopted_without_a_restart_event(site):
+    from gatepass.server.models import Event
+
+    c, d, dev = site
+    dev.epoch = "cccccccccccccccc"
+    assert dev.status().json()["acked_seq"] == 0
+    assert dev.post(passages([1, 2]), base=1).json()["acked_seq"] == 2
+    assert not Event.objects.filter(device=d, kind=record.K_LOG_RESTART).exists()
+
+
+def test_a_seq_held_with_other_content_is_a_conflict_not_a_duplicate(site):
+    """Finding 1: a seq the server holds was taken as a duplicate without comparing."""
+    from gatepass.server.models import Alert, Conflict, Event
+
+    c, d, dev = site
+    t = 1_790_000_000
+    assert dev.post(passages([1, 2, 3], t), base=1).json()["stored"] == 3
+    a = dev.post(passages([1, 2], t) + rec(3, t, pid=b"other-p1"), base=1).json()
+    assert (a["duplicates"], a["conflicts"], a["stored"], a["acked_seq"]) == (2, 1, 0, 3)
+    cf = Conflict.objects.get(device=d)
+    assert cf.seq == 3 and bytes.fromhex(cf.record) == rec(3, t, pid=b"other-p1")
+    assert Event.objects.get(device=d, seq=3, epoch=dev.epoch).pid == b"pid-0001".hex()  # the first copy stays
+    assert Alert.objects.filter(device=d, kind="conflict").count() == 1
+    assert reload(d).conflicts == 1
+
+
+@pytest.mark.parametrize("bad", ["seq0", "seqmax", "kind_server", "kind200"])
+def test_records_out_of_bounds_are_refused(site, bad):
+    """Finding 3: seq 0 / 0xFFFFFFFF and kinds no device writes were stored."""
+    c, d, dev = site
+    r = {"seq0": rec(0), "seqmax": rec(0xFFFFFFFF), "kind_server": rec(1, kind=record.K_LOG_RESTART),
+         "kind200": rec(1, kind=200)}[bad]
+    a = dev.post(r + rec(2)).json()
+    assert a["rejected"] == 1 and a["stored"] == 1
+    assert _events(d) == [2]
+
+
+def test_an_unsigned_base_cannot_move_the_ack(site):
+    """Finding 2: X-Gatepass-Base = 4294967295 set on the way made the server declare
+    everything lost and answer a signed ack that made the device drop its backlog."""
+    c, d, dev = site
+    body = passages([1])
+    h = dev.signed("POST", EVENTS, body)
+    h[hmacauth.H_BASE] = "4294967295"
+    r = dev.post(body, headers=h)
+    assert r.status_code == 401 and hmacauth.H_SIGNATURE not in r.headers
+    d = reload(d)
+    assert d.acked_seq == 0 and d.lost_total == 0 and count(d) == 0
+
+
+@pytest.mark.parametrize("base", ["-1", "4294967296", "1e3", " 7", "0x10"])
+def test_a_malformed_signed_base_is_a_signed_422(site, base):
+    c, d, dev = site
+    body = passages([1])
+    t = str(dev._now())
+    h = {hmacauth.H_DEVICE: d.pk, hmacauth.H_TIME: t, hmacauth.H_EPOCH: dev.epoch, hmacauth.H_BASE: base,
+         hmacauth.H_SIGNATURE: hmacauth.sign_request(dev.secret, "POST", EVENTS, t, body, dev.epoch, base)}
+    r = dev.post(body, headers=h)
+    assert r.status_code in (401, 422), r.content
+    if r.status_code == 422:
+        assert r.json()["code"] == "invalid" and dev.verify(r)
+    assert count(d) == 0 and reload(d).lost_total == 0
+
+
+def test_missing_or_malformed_epoch_is_refused(site):
+    c, d, dev = site
+    body = passages([1])
+    for ep in (None, "ABCDEF0123456789", "abc", "0123456789abcdefg"):
+        h = dev.signed("POST", EVENTS, body)
+        if ep is None:
+            del h[hmacauth.H_EPOCH]
+        else:
+            h[hmacauth.H_EPOCH] = ep
+        r = dev.post(body, headers=h)
+        assert r.status_code == 401 and r.json()["code"] in ("missing_auth", "bad_header")
+    assert count(d) == 0
+
+
+# ------------------------------------------------------------------ auth failures (issue 12, finding 8)
+
+
+def test_a_flood_of_bogus_requests_is_counted_not_stored_row_by_row(site, monkeypatch):
+    """500 rejected requests wrote 500 AuthFailure rows, each under the global writer lock."""
+    from gatepass.server import deviceauth, dblock
+    from gatepass.server.models import AuthFailure
+
+    c, d, dev = site
+    real = dblock.writer
+    taken = []
+
+    def counting():
+        taken.append(1)
+        return real()
+
+    monkeypatch.setattr(dblock, "writer", counting)
+    frozen = time.time()
+    monkeypatch.setattr(deviceauth, "_clock", lambda: frozen)  # one minute, one flush period
+    body = passages([1])
+    for i in range(200):
+        dev.post(body, secret=b"\x00" * 32)  # one known id, wrong secret
+    for i in range(300):
+        h = hmacauth.signed_headers("ghost-%d" % i, dev.secret, "POST", EVENTS, body, dev._now())
+        dev.post(body, headers=h)  # invented ids
+    # a write per new (id, reason) up to the cap, then every FAILURE_FLUSH_S
+    assert len(taken) <= deviceauth.FAILURE_KEYS_PER_MINUTE + 3, len(taken)
+    deviceauth.flush_failures()
+    rows = list(AuthFailure.objects.values_list("device_id", "code", "count"))
+    assert len(rows) <= deviceauth.FAILURE_KEYS_PER_MINUTE + 3, len(rows)
+    assert sum(n for _, code, n in rows if code == "bad_signature") == 200
+    assert sum(n for _, code, n in rows if code == "unknown_device") == 300
+    assert ("*", "unknown_device") in {(i, code) for i, code, _ in rows}
+    assert reload(d).auth_failures == 200

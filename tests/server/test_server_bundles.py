@@ -221,11 +221,12 @@ def hmac_sha256(key, msg):
     outer.update(inner.digest())
     return binascii.hexlify(outer.digest())
 
-print(hmac_sha256(%r, b"POST\\n/api/device/v1/events\\n1790000005\\n" + %r).decode())
+print(hmac_sha256(%r, b"POST\\n/api/device/v1/events\\n1790000005\\n0123456789abcdef\\n1\\n" + %r).decode())
 print(hmac_sha256(b"k" * 100, b"long key").decode())
 """ % (secret, body)
     out = mpy.run(code).split()
-    assert out[0] == hmacauth.sign_request(secret, "POST", "/api/device/v1/events", "1790000005", body)
+    assert out[0] == hmacauth.sign_request(secret, "POST", "/api/device/v1/events", "1790000005", body,
+                                           "0123456789abcdef", 1)
     import hashlib
     import hmac
 

@@ -49,6 +49,9 @@ def dj():
 def db(dj):
     from django.db import transaction
 
+    from gatepass.server import deviceauth
+
+    deviceauth.reset_failures()  # the per-minute failure counting is per process, not per test
     with transaction.atomic():
         yield
         transaction.set_rollback(True)

@@ -150,7 +150,7 @@ class GapAdmin(admin.ModelAdmin):
 
 @admin.register(AuthFailure)
 class AuthFailureAdmin(admin.ModelAdmin):
-    list_display = ("at", "device_id", "code", "path", "remote_addr")
+    list_display = ("at", "device_id", "code", "count", "last_at", "path", "remote_addr")
     list_filter = ("code",)
 
 

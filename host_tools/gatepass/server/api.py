@@ -12,7 +12,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Header, NinjaAPI, Query, Schema
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security.base import AuthBase
 from pydantic import Field
 
@@ -61,8 +61,9 @@ class AckOut(Schema):
     time: int = Field(description="server unix time, seconds")
     bundle_version: int = Field(description="current bundle version of the device's community")
     stored: int = Field(description="records stored by this request")
-    duplicates: int = Field(description="records already held (idempotent retry)")
-    rejected: int = Field(description="records that failed their CRC (not stored)")
+    duplicates: int = Field(description="records already held with the same content (idempotent retry)")
+    conflicts: int = Field(description="records whose seq is held with other content: kept aside, alerted")
+    rejected: int = Field(description="records refused: CRC, seq 0 or 0xFFFFFFFF, unknown kind (not stored)")
     lost: int = Field(description="seqs below X-Gatepass-Base recorded as lost by this request")
 
 
@@ -114,9 +115,14 @@ def _validation(request, exc: ValidationError):
 apierrors.install(api)
 
 
-def _device_state(device: Device) -> tuple[int, int]:
-    d = Device.objects.only("acked_seq", "community_id").get(pk=device.pk)
-    return d.acked_seq, bundlesvc.current_version(d.community_id)
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    # ninja's own errors (a body that does not parse, ...) get a documented code too
+    from .deviceauth import _ERROR_CODES
+
+    return _error(exc.status_code, getattr(exc, "code", None) or _ERROR_CODES.get(exc.status_code, "error"), str(exc))
+
+
 
 
 # uploads and heartbeats consume their signature inside their own write transaction
@@ -142,9 +148,11 @@ def post_events(
     request,
     x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
     x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_epoch: str = Header(..., alias="X-Gatepass-Epoch", pattern="^[0-9a-f]{16}$",
+                                   description="the device log's identity (signed)"),
     x_gatepass_base: int | None = Header(
         None, alias="X-Gatepass-Base", ge=0, le=U32,
-        description="lowest seq the device still holds; seqs below it that never arrived are lost"),
+        description="lowest seq the device still holds; seqs below it that never arrived are lost (signed)"),
 ):
     device = request.auth
     data = request.body
@@ -152,8 +160,9 @@ def post_events(
         raise _Err(400, "bad_length", "body length %d is not a multiple of 32" % len(data))
     if len(data) // ingest.RECORD > ingest.MAX_RECORDS:
         raise _Err(413, "too_many", "at most %d records per batch" % ingest.MAX_RECORDS)
-    res = ingest.ingest(device, data, x_gatepass_base, request.META.get("REMOTE_ADDR", ""),
-                        getattr(request, "gatepass_skew", 0), request=request)
+    # the signed header values (deviceauth), never a re-parse of what ninja saw
+    res = ingest.ingest(device, data, request.gatepass_base, request.META.get("REMOTE_ADDR", ""),
+                        getattr(request, "gatepass_skew", 0), request=request, epoch=request.gatepass_epoch)
     res["time"] = int(time.time())
     res["bundle_version"] = bundlesvc.current_version(device.community_id)
     return res
@@ -179,6 +188,8 @@ def get_bundle(
     request,
     x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
     x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_epoch: str = Header(..., alias="X-Gatepass-Epoch", pattern="^[0-9a-f]{16}$",
+                                   description="the device log's identity (signed)"),
 ):
     device = request.auth
     data, version = bundlesvc.current_bundle(device.community_id)
@@ -200,10 +211,15 @@ def post_status(
     payload: StatusIn,
     x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
     x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_epoch: str = Header(..., alias="X-Gatepass-Epoch", pattern="^[0-9a-f]{16}$",
+                                   description="the device log's identity (signed)"),
 ):
     device = request.auth
     with dblock.writer(), transaction.atomic():
         consume_signature(request)
+        d = Device.objects.select_for_update().only("id", "epoch").get(pk=device.pk)
+        le = ingest.enter_epoch(d, request.gatepass_epoch, timezone.now())
+        acked = le.acked_seq
         Device.objects.filter(pk=device.pk).update(
             firmware=payload.firmware, bundle_version=payload.bundle_version, backlog=payload.backlog,
             log_used_pct=payload.log_used_pct, log_near_full=payload.log_near_full, uptime_s=payload.uptime_s,
@@ -211,7 +227,7 @@ def post_status(
             last_skew_s=getattr(request, "gatepass_skew", 0), **health.fields(payload.health))
         remote.acknowledge(device, payload.cmd_seq)
         commands = remote.pending(device, payload.cmd_seq)
-    acked, version = _device_state(device)
+    version = bundlesvc.current_version(device.community_id)
     return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked,
             "peer_seq": peers.peer_seq(device), "commands": commands}
 
@@ -239,6 +255,8 @@ def get_passages(
     after: int = Query(0, ge=0, le=2**53, description="cursor: the `next` of the previous answer (0 at first)"),
     x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
     x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_epoch: str = Header(..., alias="X-Gatepass-Epoch", pattern="^[0-9a-f]{16}$",
+                                   description="the device log's identity (signed)"),
 ):
     device = request.auth
     nxt, entries = peers.page(device, after)

@@ -136,10 +136,12 @@ def run_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, db: str | Non
     if workers:
         run_gunicorn(host, port, workers)
         return
-    from django.core.servers.basehttp import WSGIServer, run
+    from django.core.servers.basehttp import run
     from django.core.wsgi import get_wsgi_application
 
-    run(host, port, get_wsgi_application(), ipv6=":" in host, threading=True, server_cls=WSGIServer)
+    from .serving import TimeoutWSGIServer
+
+    run(host, port, get_wsgi_application(), ipv6=":" in host, threading=True, server_cls=TimeoutWSGIServer)
 
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 1, quiet: bool = False) -> None:
@@ -147,6 +149,9 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 1, quiet: bo
     os.environ.setdefault("GATEPASS_CONN_MAX_AGE", "60")
     args = [sys.executable, "-m", "gunicorn", "gatepass.server.wsgi:application", "-b", "%s:%d" % (host, port),
             "-w", str(workers), "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5"]
+    if threads <= 1:
+        # a read timeout on every client socket (gatepass.server.serving)
+        args += ["-k", "gatepass.server.gunicorn_worker.TimeoutSyncWorker"]
     if not quiet and os.environ.get("GATEPASS_ACCESS_LOG") == "1":
         args += ["--access-logfile", "-"]
     sys.stdout.flush()

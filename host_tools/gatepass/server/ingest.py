@@ -1,21 +1,29 @@
 """Event batch ingest: decode records, store idempotently, advance the contiguous ack.
 
-acked_seq is the highest seq s such that every seq in 1..s is either stored or was
-declared lost: the device says (X-Gatepass-Base) that it no longer holds anything below
-`base`, so seqs below base that never arrived are recorded as a Gap and jumped.
+Seq spaces are per (device, epoch): the epoch (X-Gatepass-Epoch, signed) names the
+device's event log, made when the log is created. A device re-flashed with its old id
+starts a new log at seq 1 under a new epoch: the server opens a new space for it (a
+LogEpoch row), keeps the old one, and tells staff once ("log restarted" event + alert).
+
+acked_seq is the highest seq s such that every seq in 1..s of the epoch is either stored
+or was declared lost: the device says (X-Gatepass-Base, signed) that it no longer holds
+anything below `base`, so seqs below base that never arrived are recorded as a Gap and
+jumped. A seq already held with the same content is a duplicate; with other content it is
+a conflict: kept aside (Conflict), logged and alerted, never silently taken as a duplicate.
 The device row is locked for the whole batch, so two uploads from one device serialize.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import struct
 
 from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from . import dblock
-from .models import Alert, DailyCount, Device, Event, Gap
+from .models import SERVER_EPOCH, Alert, Conflict, DailyCount, Device, Event, Gap, LogEpoch
 
 log = logging.getLogger("gatepass.ingest")
 
@@ -28,14 +36,23 @@ from ..mp.fw import reasons, record
 _NO_TEMP = record.NO_TEMP
 
 
+SEQ_MAX = 0xFFFFFFFE  # seq 0 is never written (seqs start at 1), 0xFFFFFFFF neither
+
+
 def decode_batch(data: bytes) -> tuple[list[tuple], int]:
-    """(records as record.unpack tuples, count of records failing their CRC/shape)."""
+    """(records as record.unpack tuples, count of records refused: failing their CRC or
+    shape, seq 0 or 0xFFFFFFFF, a kind no device writes)."""
     good, bad = [], 0
     for off in range(0, len(data), RECORD):
         try:
-            good.append(record.unpack(data, off))
+            r = record.unpack(data, off)
         except ValueError:
             bad += 1
+            continue
+        if not 1 <= r[0] <= SEQ_MAX or not 1 <= r[2] <= record.K_DEVICE_MAX:
+            bad += 1
+            continue
+        good.append(r)
     return good, bad
 
 
@@ -52,20 +69,36 @@ def _alert_kind(kind: int, reason: int, flags: int) -> str | None:
         return "log_near_full"
     if kind == record.K_DROPPED:
         return "dropped"
+    if kind == record.K_LOG_RESTART:
+        return "log_restarted"
+    if kind == record.K_CONFLICT:
+        return "conflict"
     return None
 
 
-_COLUMNS = ("device_id", "seq", "time_raw", "at", "received_at", "kind", "reason", "flags", "role", "pid", "body",
+_COLUMNS = ("device_id", "epoch", "seq", "time_raw", "at", "received_at", "kind", "reason", "flags", "role", "pid", "body",
             "obj", "amb", "aux", "allowed", "direction", "urgent", "fever", "time_trusted")
 
 
-def _row(device_id: str, r: tuple, received, adapt) -> tuple:
+def _content(r: tuple) -> tuple:
+    """The stored columns of a record after seq, as the database holds them: time_raw,
+    kind, reason, flags, role, pid, body, obj, amb, aux."""
+    seq, t, kind, reason, flags, role, pid, body, obj, amb, aux = r
+    return (t, kind, reason, flags, None if role == record.NO_ROLE else role, pid.hex(),
+            None if body == _NO_TEMP else body, None if obj == _NO_TEMP else obj,
+            None if amb == _NO_TEMP else amb, aux)
+
+
+_CONTENT_FIELDS = ("time_raw", "kind", "reason", "flags", "role", "pid", "body", "obj", "amb", "aux")
+
+
+def _row(device_id: str, r: tuple, received, adapt, epoch: str) -> tuple:
     """One Event row as database values (the ORM's per-field preparation is the main
     cost of an upload, so the batch goes in as plain tuples)."""
     seq, t, kind, reason, flags, role, pid, body, obj, amb, aux = r
     at = dt.datetime.fromtimestamp(t, dt.timezone.utc) if t else received
     passage = kind == record.K_PASSAGE
-    return (device_id, seq, t, adapt(at), adapt(received), kind, reason, flags,
+    return (device_id, epoch, seq, t, adapt(at), adapt(received), kind, reason, flags,
             None if role == record.NO_ROLE else role, pid.hex(),
             None if body == _NO_TEMP else body, None if obj == _NO_TEMP else obj,
             None if amb == _NO_TEMP else amb, aux,
@@ -95,17 +128,18 @@ def _pg_sql(conn) -> str:
     if _PG_SQL is None:
         qn = conn.ops.quote_name
         _PG_SQL = (
-            "INSERT INTO {t} ({cols}) SELECT %s, {ucols_a}, CASE WHEN u.time_raw = 0 THEN %s::timestamptz "
+            "INSERT INTO {t} ({cols}) SELECT %s, %s, {ucols_a}, CASE WHEN u.time_raw = 0 THEN %s::timestamptz "
             "ELSE to_timestamp(u.time_raw) END, %s::timestamptz, {ucols_b} FROM unnest({arrays}) AS u({names}) "
             "ON CONFLICT DO NOTHING").format(
             t=qn(Event._meta.db_table),
-            cols=", ".join(qn(c) for c in ("device_id", "seq", "time_raw", "at", "received_at") + _PG_COLS[2:]),
+            cols=", ".join(qn(c) for c in ("device_id", "epoch", "seq", "time_raw", "at", "received_at")
+                           + _PG_COLS[2:]),
             ucols_a="u.seq, u.time_raw", ucols_b=", ".join("u." + c for c in _PG_COLS[2:]),
             arrays=", ".join("%%s::%s[]" % t for t in _PG_TYPES), names=", ".join(_PG_COLS))
     return _PG_SQL
 
 
-def _insert(device_id: str, recs: list[tuple], received) -> None:
+def _insert(device_id: str, recs: list[tuple], received, epoch: str) -> None:
     """Bulk insert, ON CONFLICT DO NOTHING (idempotent even against a racing writer).
 
     PostgreSQL: one INSERT ... SELECT FROM unnest(16 arrays) with the arrays passed as
@@ -116,11 +150,11 @@ def _insert(device_id: str, recs: list[tuple], received) -> None:
     conn = connections[Event.objects.db]
     with conn.cursor() as cur:
         if conn.vendor == "postgresql":
-            rows = [_row(device_id, r, received, _same) for r in recs]
+            rows = [_row(device_id, r, received, _same, epoch) for r in recs]
             cols = list(zip(*rows))
-            # _row order: device_id, seq, time_raw, at, received_at, kind.. -> drop 0, 3, 4
-            arrays = [_pg_array(cols[i]) for i in range(len(_COLUMNS)) if i not in (0, 3, 4)]
-            cur.execute(_pg_sql(conn), [device_id, received, received] + arrays)
+            # _row order: device_id, epoch, seq, time_raw, at, received_at, kind.. -> drop 0, 1, 4, 5
+            arrays = [_pg_array(cols[i]) for i in range(len(_COLUMNS)) if i not in (0, 1, 4, 5)]
+            cur.execute(_pg_sql(conn), [device_id, epoch, received, received] + arrays)
         else:
             memo: dict = {}
 
@@ -135,7 +169,7 @@ def _insert(device_id: str, recs: list[tuple], received) -> None:
             qn = conn.ops.quote_name
             sql = "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING" % (
                 qn(Event._meta.db_table), ", ".join(qn(c) for c in _COLUMNS), ", ".join(["%s"] * len(_COLUMNS)))
-            cur.executemany(sql, [_row(device_id, r, received, adapt) for r in recs])
+            cur.executemany(sql, [_row(device_id, r, received, adapt, epoch) for r in recs])
 
 
 def _same(v):
@@ -210,70 +244,131 @@ def rebuild_daily_counts(device_ids=None) -> int:
     return len(rows)
 
 
-def _existing(device_id: str, seqs: list[int]) -> set[int]:
-    out: set[int] = set()
+def _existing(device_id: str, epoch: str, seqs: list[int]) -> dict[int, tuple]:
+    """{seq: stored content (_CONTENT_FIELDS)} of the seqs already held."""
+    out: dict[int, tuple] = {}
     for i in range(0, len(seqs), _IN_CHUNK):
-        out.update(Event.objects.filter(device_id=device_id, seq__in=seqs[i:i + _IN_CHUNK])
-                   .values_list("seq", flat=True))
+        for row in (Event.objects.filter(device_id=device_id, epoch=epoch, seq__in=seqs[i:i + _IN_CHUNK])
+                    .values_list("seq", *_CONTENT_FIELDS)):
+            out[row[0]] = row[1:]
     return out
 
 
-def ingest(device: Device, data: bytes, base: int | None, addr: str = "", skew: int = 0, request=None) -> dict:
-    """Store one batch; returns the counts and the new ack (see docs/uplink.md).
+def server_event(device_id: str, kind: int, when, pid: bytes = b"", aux: int = 0) -> Event:
+    """Store an event the server makes itself (SERVER_EPOCH space, its own seqs) and raise
+    its alert. Call under the writer lock, inside the ingest transaction."""
+    from django.db.models import Max
+
+    last = Event.objects.filter(device_id=device_id, epoch=SERVER_EPOCH).aggregate(m=Max("seq"))["m"] or 0
+    t = int(when.timestamp())
+    ev = Event.objects.create(
+        device_id=device_id, epoch=SERVER_EPOCH, seq=last + 1, time_raw=t, at=when, received_at=when, kind=kind,
+        reason=0, flags=record.F_TIME_TRUSTED | record.F_URGENT, role=None, pid=pid.hex().ljust(16, "0")[:16],
+        body=None, obj=None, amb=None, aux=aux, allowed=False, direction=0, urgent=True, fever=False,
+        time_trusted=True)
+    k = _alert_kind(kind, 0, 0)
+    if k:
+        Alert.objects.create(event=ev, device_id=device_id, kind=k, at=when)
+    return ev
+
+
+def enter_epoch(d: Device, epoch: str, when) -> LogEpoch:
+    """The locked LogEpoch row of `epoch` for device `d` (locked by the caller), made when
+    new. A device's first log is adopted silently; any later new log means the device
+    restarted its log (re-flash, replaced board under the same id): a new seq space, the
+    old one kept, one "log restarted" event and alert. Device.epoch/acked_seq/max_seq
+    follow the log the device uses now. Call under the writer lock, in a transaction."""
+    le = LogEpoch.objects.select_for_update().filter(device_id=d.pk, epoch=epoch).first()
+    known = le is not None
+    if le is None:
+        first = not LogEpoch.objects.filter(device_id=d.pk).exists()
+        le = LogEpoch.objects.create(device_id=d.pk, epoch=epoch, started_at=when)
+        if not first:
+            old = d.epoch or "?"
+            log.warning("device %s: new event log %s (was %s): seqs start again in a new space, the old log's "
+                        "events stay", d.pk, epoch, old)
+            server_event(d.pk, record.K_LOG_RESTART, when, bytes.fromhex(d.epoch) if len(d.epoch) == 16 else b"")
+    if d.epoch != epoch:
+        if d.epoch and known:
+            log.warning("device %s: back to event log %s from %s: two boards under one id?", d.pk, epoch, d.epoch)
+        Device.objects.filter(pk=d.pk).update(epoch=epoch, acked_seq=le.acked_seq, max_seq=le.max_seq)
+        d.epoch = epoch
+    return le
+
+
+def ingest(device: Device, data: bytes, base: int | None, addr: str = "", skew: int = 0, request=None,
+           epoch: str | None = None) -> dict:
+    """Store one batch of the log `epoch` (default: the request's signed epoch); returns
+    the counts and the new ack (see docs/uplink.md).
 
     request: the authenticated API request, whose signature is consumed (replay check) in
     the same transaction as the batch."""
+    from .models import LEGACY_EPOCH
+
+    if epoch is None:
+        epoch = getattr(request, "gatepass_epoch", None) or LEGACY_EPOCH
     good, bad = decode_batch(data)
     received = timezone.now()
     if bad:
-        log.warning("device %s: %d record(s) failed their CRC", device.pk, bad)
+        log.warning("device %s: %d record(s) refused (CRC, seq or kind)", device.pk, bad)
     with dblock.writer(), transaction.atomic():
         if request is not None:
             from .deviceauth import consume_signature
 
             consume_signature(request)
-        d = Device.objects.select_for_update().only("id", "acked_seq", "max_seq").get(pk=device.pk)
+        d = Device.objects.select_for_update().only("id", "epoch").get(pk=device.pk)
+        le = enter_epoch(d, epoch, received)
         by_seq: dict[int, tuple] = {}
         for r in good:
             by_seq.setdefault(r[0], r)  # a seq twice in one batch: first wins
         seqs = sorted(by_seq)
-        held = _existing(d.pk, seqs) if seqs and seqs[0] <= d.max_seq else set()
+        held = _existing(d.pk, epoch, seqs) if seqs and seqs[0] <= le.max_seq else {}
         new = [by_seq[s] for s in seqs if s not in held]
+        conflicts = [by_seq[s] for s in seqs if s in held and held[s] != _content(by_seq[s])]
+        if conflicts:
+            Conflict.objects.bulk_create([Conflict(device_id=d.pk, epoch=epoch, seq=r[0], detected_at=received,
+                                                   record=record.pack(*r).hex()) for r in conflicts])
+            log.error("device %s: %d record(s) of log %s arrived with a seq held with other content (seqs %s): "
+                      "kept aside, not stored", d.pk, len(conflicts), epoch, [r[0] for r in conflicts][:20])
+            server_event(d.pk, record.K_CONFLICT, received, struct.pack("<II", conflicts[0][0], conflicts[-1][0]),
+                         min(len(conflicts), 0xFFFF))
         if new:
-            _insert(d.pk, new, received)
+            _insert(d.pk, new, received, epoch)
             _count(d.pk, new, received)
             urgent = {r[0]: k for r in new if (k := _alert_kind(r[2], r[3], r[4]))}
             if urgent:
-                ids = Event.objects.filter(device_id=d.pk, seq__in=list(urgent)).values_list("seq", "id", "at")
+                ids = (Event.objects.filter(device_id=d.pk, epoch=epoch, seq__in=list(urgent))
+                       .values_list("seq", "id", "at"))
                 Alert.objects.bulk_create([Alert(event_id=i, device_id=d.pk, kind=urgent[s], at=at)
                                            for s, i, at in ids])
                 log.warning("device %s: %d alert(s): %s", d.pk, len(urgent), sorted(set(urgent.values())))
-        acked = d.acked_seq
+        acked = le.acked_seq
         lost = 0
         if base is not None and base - 1 > acked:
-            n_held = Event.objects.filter(device_id=d.pk, seq__gt=acked, seq__lt=base).count()
+            n_held = Event.objects.filter(device_id=d.pk, epoch=epoch, seq__gt=acked, seq__lt=base).count()
             lost = (base - 1 - acked) - n_held
             if lost > 0:
-                Gap.objects.create(device_id=d.pk, first_seq=acked + 1, last_seq=base - 1, missing=lost)
+                Gap.objects.create(device_id=d.pk, epoch=epoch, first_seq=acked + 1, last_seq=base - 1, missing=lost)
                 log.warning("device %s: seqs %d..%d lost on the device (%d never arrived)",
                             d.pk, acked + 1, base - 1, lost)
             acked = base - 1
         in_batch = set(seqs)
         while acked + 1 in in_batch:
             acked += 1
-        max_seq = max(d.max_seq, seqs[-1] if seqs else 0)
+        max_seq = max(le.max_seq, seqs[-1] if seqs else 0)
         if max_seq > acked:
             # earlier batches may have left seqs above a hole that this batch filled
-            for s in (Event.objects.filter(device_id=d.pk, seq__gt=acked).order_by("seq")
+            for s in (Event.objects.filter(device_id=d.pk, epoch=epoch, seq__gt=acked).order_by("seq")
                       .values_list("seq", flat=True).iterator(chunk_size=2000)):
                 if s != acked + 1:
                     break
                 acked = s
+        LogEpoch.objects.filter(pk=le.pk).update(acked_seq=acked, max_seq=max_seq)
         Device.objects.filter(pk=d.pk).update(
             acked_seq=acked, max_seq=max_seq, last_seen=received, last_addr=addr[:64], last_skew_s=skew,
             events_total=F("events_total") + len(new), crc_errors=F("crc_errors") + bad,
-            lost_total=F("lost_total") + max(lost, 0),
+            lost_total=F("lost_total") + max(lost, 0), conflicts=F("conflicts") + len(conflicts),
             **({"log_near_full": True} if any(r[2] == record.K_LOG_NEAR_FULL for r in new) else {}),
         )
-    return {"acked_seq": acked, "stored": len(new), "duplicates": len(seqs) - len(new), "rejected": bad,
-            "lost": max(lost, 0)}
+    return {"acked_seq": acked, "stored": len(new), "duplicates": len(seqs) - len(new) - len(conflicts),
+            "conflicts": len(conflicts), "rejected": bad, "lost": max(lost, 0)}

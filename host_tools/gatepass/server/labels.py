@@ -21,7 +21,8 @@ DJANGO_GAPS = (
     gettext_noop(":"),  # forms' label suffix: a full-width colon after a Chinese label
 )
 
-ALERT_KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped", "offline")
+ALERT_KINDS = ("fever", "urgent", "alarm", "door_forced", "log_near_full", "dropped", "offline", "log_restarted",
+               "conflict")
 
 
 def _plain(ctx: str, msgid: str) -> str:

@@ -273,6 +273,11 @@ class Device(models.Model):
     lost_total = models.PositiveBigIntegerField(_("events lost"), default=0, editable=False,
                                                 help_text=_("seqs the device lost"))
     crc_errors = models.PositiveBigIntegerField(_("CRC errors"), default=0, editable=False)
+    epoch = models.CharField(_("log epoch"), max_length=16, blank=True, editable=False,
+                             help_text=_("the device's current event log (X-Gatepass-Epoch); acked_seq and max_seq "
+                                         "are its seq space"))
+    conflicts = models.PositiveBigIntegerField(_("seq conflicts"), default=0, editable=False,
+                                               help_text=_("records received with a seq held with other content"))
     auth_failures = models.PositiveBigIntegerField(_("authentication failures"), default=0, editable=False)
     last_auth_failure = models.CharField(_("last authentication failure"), max_length=64, blank=True,
                                          editable=False)
@@ -311,7 +316,7 @@ class Device(models.Model):
                  "log_used_pct", "log_near_full", "uptime_s", "acked_seq", "max_seq", "events_total",
                  "lost_total", "crc_errors", "auth_failures", "last_auth_failure", "last_auth_failure_at",
                  "rssi", "heap_free", "sensor_status", "scanner_status", "last_error", "fire_active",
-                 "relay_held", "release_state", "offline_alert_at", "cmd_seq")
+                 "relay_held", "release_state", "offline_alert_at", "cmd_seq", "epoch", "conflicts")
 
     def save(self, *args, **kwargs):
         if not self._state.adding and kwargs.get("update_fields") is None:
@@ -376,10 +381,16 @@ class RemoteCommand(models.Model):
         return "sent" if self.delivered_at is not None else "pending"
 
 
+LEGACY_EPOCH = "0" * 16  # logs made before epochs existed (and every event stored before)
+SERVER_EPOCH = "server"  # events the server makes itself (log restarted, conflict): never a device's
+
+
 class Event(models.Model):
-    """One device record (32 bytes on the device), unique by (device, seq)."""
+    """One device record (32 bytes on the device), unique by (device, epoch, seq): each
+    event log a device creates (a re-flash makes a new one) has its own seq space."""
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events", verbose_name=_("device"))
+    epoch = models.CharField(_("log epoch"), max_length=16, default=LEGACY_EPOCH, help_text=_("the device log's identity"))
     seq = models.PositiveBigIntegerField(_("seq"))
     time_raw = models.PositiveBigIntegerField(_("device time"), help_text=_("device unix time, 0 = unknown"))
     at = models.DateTimeField(_("time"), db_index=True, help_text=_("device time, or arrival time when unknown"))
@@ -405,7 +416,7 @@ class Event(models.Model):
         verbose_name_plural = _("events")
         # every index costs on each of the thousands of inserts a second: (device, seq)
         # serves per-gate queries, `at` the date ranges, `pid` the pass lookups
-        constraints = [models.UniqueConstraint(fields=["device", "seq"], name="event_unique_device_seq")]
+        constraints = [models.UniqueConstraint(fields=["device", "epoch", "seq"], name="event_unique_device_epoch_seq")]
         # partial: only the rare fever/urgent rows are indexed (search filters)
         indexes = [models.Index(fields=["at"], condition=models.Q(fever=True), name="event_fever_at"),
                    models.Index(fields=["at"], condition=models.Q(urgent=True), name="event_urgent_at")]
@@ -436,10 +447,39 @@ class DailyCount(models.Model):
         verbose_name_plural = _("daily counts")
 
 
+class LogEpoch(models.Model):
+    """One event log of a device (X-Gatepass-Epoch) and the server's position in its seq
+    space. A re-flashed device that keeps its id creates a new one; the old one stays."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="epochs")
+    epoch = models.CharField(max_length=16)
+    acked_seq = models.PositiveBigIntegerField(default=0, help_text="highest contiguous seq held or declared lost")
+    max_seq = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "epoch"], name="logepoch_unique")]
+
+    def __str__(self):
+        return "%s/%s" % (self.device_id, self.epoch)
+
+
+class Conflict(models.Model):
+    """A record that arrived with a (device, epoch, seq) already held with other content:
+    both copies are kept (the stored Event and this raw record), staff get an alert."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="seq_conflicts")
+    epoch = models.CharField(max_length=16)
+    seq = models.PositiveBigIntegerField()
+    record = models.CharField(max_length=64, help_text="hex of the 32-byte record received")
+    detected_at = models.DateTimeField(default=timezone.now)
+
+
 class Gap(models.Model):
     """Seqs a device no longer holds and never delivered (its log dropped them)."""
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="gaps", verbose_name=_("device"))
+    epoch = models.CharField(_("log epoch"), max_length=16, default=LEGACY_EPOCH)
     first_seq = models.PositiveBigIntegerField(_("first seq"))
     last_seq = models.PositiveBigIntegerField(_("last seq"))
     missing = models.PositiveBigIntegerField(_("missing"))
@@ -523,11 +563,15 @@ class Quarantine(models.Model):
 
 
 class AuthFailure(models.Model):
-    """A rejected device request (kept for the device health page)."""
+    """Rejected device requests of one device id and reason in one minute (kept for the
+    device health page): `at` is the minute, `count` how many; device_id "*" gathers the
+    ids beyond deviceauth.FAILURE_KEYS_PER_MINUTE (a flood of invented ids)."""
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     device_id = models.CharField(_("device header"), max_length=64, blank=True)
     code = models.CharField(_("code"), max_length=32)
+    count = models.PositiveIntegerField(_("count"), default=1)
+    last_at = models.DateTimeField(_("last at"), null=True, blank=True)
     path = models.CharField(_("path"), max_length=200, blank=True)
     remote_addr = models.CharField(_("from address"), max_length=64, blank=True)
 

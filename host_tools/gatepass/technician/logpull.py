@@ -2,13 +2,15 @@
 
 The files are the device's own (firmware/app/eventlog.py, docs/event-log.md): segment
 files `<first seq as 8 hex>.seg` of 32-byte records (app/record.py) and a `cursor`
-(acknowledged seq, dropped counter, pending lost range, CRC32). Nothing is decoded on the
+(acknowledged seq, dropped counter, pending lost range, CRC32) and the `epoch` (the log's
+8-byte identity + CRC32, made with the log). Nothing is decoded on the
 board: the raw files come over and are checked here with the firmware's record.py, so a
 torn or corrupt record is found exactly as the board would find it.
 
 Forwarding POSTs the raw records to the server with the device's own HMAC credentials,
-the same request the board makes over Wi-Fi (docs/uplink.md): the server stores by
-(device, seq), so records it already has are counted as duplicates, never doubled.
+the same request the board makes over Wi-Fi (docs/uplink.md), under the log's own epoch:
+the server stores by (device, epoch, seq), so records it already has are counted as
+duplicates, never doubled.
 """
 from __future__ import annotations
 
@@ -39,12 +41,15 @@ class Report:
     power cut), corrupt (a slot inside a segment failing its CRC or holding the wrong seq),
     missing (seqs between segments that no file holds), dropped (a K_DROPPED record: the
     log was full and these seqs were deleted unuploaded), trimmed (seqs before the oldest
-    segment: uploaded history already deleted, or dropped); cursor: dict or None."""
+    segment: uploaded history already deleted, or dropped); cursor: dict or None;
+    epoch: the log's identity as 16 hex digits (the legacy "0" x 16 when the log has no
+    epoch file: made by older firmware)."""
 
     def __init__(self):
         self.records: list[tuple[bytes, dict]] = []
         self.problems: list[dict] = []
         self.cursor: dict | None = None
+        self.epoch: str = "0" * 16
         self.segments: list[tuple[str, int]] = []
 
     @property
@@ -60,7 +65,7 @@ def list_segments(dev, log_dir: str = LOG_DIR) -> list[tuple[str, int]]:
     files = []
     for path, size in dev.walk(log_dir):
         name = path.rsplit("/", 1)[1]
-        if _SEG.match(name) or name == "cursor":
+        if _SEG.match(name) or name in ("cursor", "epoch"):
             files.append((name, size))
     return sorted(files)
 
@@ -92,10 +97,22 @@ def parse_cursor(data: bytes) -> dict | None:
     return {"acked": acked, "dropped": dropped, "pending_lost": [pf, pl] if pl else None}
 
 
+def parse_epoch(data: bytes) -> str | None:
+    if len(data) != 12 or binascii.crc32(data[:8]) != struct.unpack("<I", data[8:])[0]:
+        return None
+    return data[:8].hex()
+
+
 def analyse(files: dict[str, bytes]) -> Report:
     """Check and decode pulled files (see Report)."""
     record = fw("app.record")
     rep = Report()
+    if "epoch" in files:
+        e = parse_epoch(files["epoch"])
+        if e is None:
+            rep.problems.append({"kind": "epoch", "detail": "epoch file damaged (bad length or CRC)"})
+        else:
+            rep.epoch = e
     segs = sorted((int(_SEG.match(n).group(1), 16), n) for n in files if _SEG.match(n))
     if "cursor" in files:
         rep.cursor = parse_cursor(files["cursor"])
@@ -191,7 +208,7 @@ def to_csv(rep: Report) -> str:
 
 
 def to_json(rep: Report, device: dict | None = None) -> str:
-    return json.dumps({"device": device, "cursor": rep.cursor, "segments": rep.segments,
+    return json.dumps({"device": device, "epoch": rep.epoch, "cursor": rep.cursor, "segments": rep.segments,
                        "problems": rep.problems, "records": to_rows(rep)}, indent=1)
 
 
@@ -221,7 +238,7 @@ def forward(rep: Report, server_url: str, device_id: str, secret: str | bytes,
     if not raw:
         raise LogError("nothing to forward")
     base = rep.records[0][1]["seq"]
-    client = hmacauth.DeviceClient(server_url, device_id, secret, clock=clock)
+    client = hmacauth.DeviceClient(server_url, device_id, secret, clock=clock, epoch=rep.epoch)
     tot = {"acked_seq": 0, "stored": 0, "duplicates": 0, "rejected": 0, "batches": 0, "replays": 0}
     step = batch * 32
     try:
