@@ -34,6 +34,7 @@ EPOCH = "epoch"  # 8 random bytes + crc32: the identity of this log (made with t
 LEGACY_EPOCH = b"\x00\x00\x00\x00\x00\x00\x00\x00"  # a log created before epochs existed
 _SUFFIX = ".seg"
 RESERVE = const(64)  # slots kept for system events under LOG_STOP
+EXTRA_FILES = const(4)  # segment files allowed beyond max_segments (short ones left by torn tails)
 _URGENT_MAX = const(16)
 _CFMT = "<IIIII"  # acked, dropped, pending lost first, last, crc
 
@@ -259,20 +260,27 @@ class EventLog:
         return self._next - 1 - self._acked
 
     def _room(self):
-        # slots usable without touching unuploaded records
-        r = self.seg_records - self._n
-        free = self.max_segments - len(self._segs)
+        # record slots usable without touching unuploaded records (capacity is counted in
+        # records: a short segment left by a torn tail costs only the records it holds)
         segs = self._segs
-        for i in range(len(segs) - 1):
-            if segs[i + 1] - 1 <= self._acked:
-                free += 1
-            else:
-                break
-        return r + free * self.seg_records
+        i = 0
+        while i < len(segs) - 1 and segs[i + 1] - 1 <= self._acked:
+            i += 1
+        if len(segs) - i + (1 if self._n >= self.seg_records else 0) > self.max_segments + EXTRA_FILES:
+            return 0
+        return self.capacity() - (self._next - segs[i])
 
-    def _rotate(self):
+    def _make_room(self):
+        """Room for one more record: the oldest segment goes while the log holds
+        capacity() records (seq span, so counted in records, not files), or when a new
+        segment file is needed and max_segments + EXTRA_FILES files exist. Unuploaded
+        records go only under LOG_DROP_OLDEST (counted, announced). False: no room."""
         segs = self._segs
-        while len(segs) >= self.max_segments:  # (a loop: max_segments may have shrunk)
+        cap = self.capacity()
+        new = self._n >= self.seg_records
+        # (a loop: max_segments may have shrunk)
+        files = self.max_segments + EXTRA_FILES - (1 if new else 0)
+        while len(segs) > 1 and (self._next - segs[0] >= cap or len(segs) > files):
             last = segs[1] - 1
             if last > self._acked:
                 if self.full_policy != LOG_DROP_OLDEST:
@@ -281,13 +289,14 @@ class EventLog:
                 self._write_cursor()  # before deleting: a crash re-announces, never forgets
             os.remove(self._path(segs[0]))
             segs.pop(0)
-        self._create(self._next)
+        if new:
+            self._create(self._next)
         return True
 
     # ---- writing
 
     def _write(self, kind, reason, flags, role, pid, body, obj, amb, aux):
-        if self._n >= self.seg_records and not self._rotate():
+        if not self._make_room():
             return 0
         c = self.clock
         t = 0
@@ -344,9 +353,11 @@ class EventLog:
         return seq
 
     def _announce(self):
-        p = self._pend
-        if not p:
+        if not self._pend or not self._make_room():
             return
+        # the range is read after making room: that may have dropped more, and the
+        # announcement must name exactly what was dropped
+        p = self._pend
         pid = struct.pack("<II", p[0], p[1])
         if self._write(record.K_DROPPED, 0, 0, record.NO_ROLE, pid, record.NO_TEMP,
                        record.NO_TEMP, record.NO_TEMP, p[1] - p[0] + 1):
