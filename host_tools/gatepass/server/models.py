@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from ..mp.fw import roles as fw_roles  # one source: firmware/app/roles.py and settings.py
 from ..mp.fw import settings as fw_settings
+from .fields import EncryptedTextField
 from .labels import ALERT_KINDS, alert_text_lazy, direction_text_lazy, mode_text_lazy, role_text_lazy, unit_text
 
 MODE_PREVENTION, MODE_CONTROL, MODE_SEALED = fw_settings.MODE_PREVENTION, fw_settings.MODE_CONTROL, fw_settings.MODE_SEALED
@@ -58,7 +59,7 @@ class Community(models.Model):
         help_text=_("device setting overrides (firmware app/settings.py names) except mode and threshold"))
     bundle_kid = models.CharField(_("bundle key id"), max_length=32, blank=True,
                                   help_text=_("hex kid of the bundle signing key"))
-    bundle_key_pem = models.TextField(_("bundle signing key"), blank=True,
+    bundle_key_pem = EncryptedTextField(_("bundle signing key"), blank=True,
                                       help_text=_("PKCS#8 PEM private key signing this community's "
                                                   "bundles (generated when empty)"))
     bundle_version = models.PositiveBigIntegerField(_("bundle version"), default=1, editable=False)
@@ -135,7 +136,7 @@ class IssuerKey(models.Model):
                                   verbose_name=_("community"))
     kid = models.CharField(_("key id"), max_length=32, help_text=_("hex, 1..16 bytes"))
     pub = models.CharField(_("public key"), max_length=130, help_text=_("hex of the 65-byte uncompressed P-256 point"))
-    private_pem = models.TextField(_("private key"), blank=True,
+    private_pem = EncryptedTextField(_("private key"), blank=True,
                                    help_text=_("only when this server issues passes with it"))
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
