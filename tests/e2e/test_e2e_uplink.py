@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from e2e_helpers import Sim, assert_exactly_once, device_records, drained, passage, start_server
+from e2e_helpers import Sim, assert_exactly_once, device_epoch, device_records, drained, passage, start_server
 
 DEVICES = [["e-in", "East gate", "in"], ["e-out", "East gate", "out"], ["f-in", "Fault gate", "in"],
            ["w-in", "Wifi gate", "in"], ["ghost", "Ghost gate", "in"], ["off", "Disabled gate", "out"],
-           ["clk", "Clock gate", "in"]]
+           ["clk", "Clock gate", "in"], ["rf-in", "Reflashed gate", "in"], ["mitm-in", "Proxied gate", "in"]]
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +229,87 @@ def test_device_clock_an_hour_off_is_corrected_from_the_signed_answer(srv):
         assert assert_exactly_once(srv, g) >= 4
     finally:
         simu.close()
+
+
+# ------------------------------------------------------------------ issue 12: log epochs, signed headers
+
+
+def test_a_reflashed_gate_with_its_old_fragment_uploads_every_new_event(srv, simu):
+    """The finding: re-provisioned with the first registration's fragment, the new log
+    restarts at seq 1, the first heartbeat answer carried the old log's ack and the gate
+    acknowledged its whole new backlog without uploading it (50 of 50 lost)."""
+    import shutil
+
+    g = simu.gate("rf-in")
+    simu.start_uplink(g)
+    for i in range(60):
+        passage(g, i)
+    assert simu.until(drained(g), 600_000)
+    old_epoch = device_epoch(g)
+    old = srv.rows("rf-in", old_epoch)
+    assert assert_exactly_once(srv, g) == len(old) >= 60
+    # re-flash: a new filesystem, the same fragment (id and secret)
+    g.stop()
+    for t in simu.tasks:
+        t.cancel()
+    simu.tasks.clear()
+    for p in list(g.flash.iterdir()):
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    g.provision(dict(simu.srv.seeded["devices"]["rf-in"], board="esp32-devkitc",
+                     server={"url": srv.proxy.url, "allow_http": True}))
+    app = simu.start_uplink(g)
+    assert device_epoch(g) != old_epoch and app.log.next_seq < 10  # a new log from seq 1
+    for i in range(50):
+        passage(g, 100 + i)
+    assert simu.until(drained(g), 600_000)
+    # every new event arrived, under the new log; the old ones are still there, unchanged
+    assert assert_exactly_once(srv, g) >= 50
+    assert srv.rows("rf-in", old_epoch) == old
+    assert srv.sql("SELECT lost_total, conflicts FROM gatepass_device WHERE id = 'rf-in'")[0] == (0, 0)
+    # staff see exactly one "log restarted" event, with its alert
+    from app import record
+
+    restarts = srv.sql("SELECT pid FROM gatepass_event WHERE device_id = 'rf-in' AND kind = %s", record.K_LOG_RESTART)
+    assert restarts == [(old_epoch,)]
+    assert srv.sql("SELECT count(*) FROM gatepass_alert WHERE device_id = 'rf-in' AND kind = 'log_restarted'")[0][0] == 1
+
+
+def _set_header(head: bytes, name: bytes, value: bytes | None) -> bytes:
+    lines = head[:-4].split(b"\r\n")
+    out = [ln for ln in lines if ln.partition(b":")[0].strip().lower() != name.lower()]
+    if value is not None:
+        out.append(name + b": " + value)
+    return b"\r\n".join(out) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize("rewrite", ["base-max", "base-removed", "epoch", "time", "device"])
+def test_a_proxy_rewriting_headers_cannot_make_a_gate_drop_unsent_records(srv, simu, rewrite):
+    """The finding: X-Gatepass-Base = 4294967295 set on the way made the server's signed
+    answer discard 300 unsent records (6 fevers) and corrupted its lost counter."""
+    did = "mitm-in"
+    g = simu.gate(did)
+    app = simu.start_uplink(g)
+    before = srv.sql("SELECT lost_total FROM gatepass_device WHERE id = %s", did)[0][0]
+    fn = {
+        "base-max": lambda h: _set_header(h, b"X-Gatepass-Base", b"4294967295"),
+        "base-removed": lambda h: _set_header(h, b"X-Gatepass-Base", None),
+        "epoch": lambda h: _set_header(h, b"X-Gatepass-Epoch", b"0123456789abcdef"),
+        "time": lambda h: _set_header(h, b"X-Gatepass-Time", b"%d" % (int(time.time()) + 5)),
+        "device": lambda h: _set_header(h, b"X-Gatepass-Device", b"e-in"),
+    }[rewrite]
+    srv.proxy.rewrite = fn
+    try:
+        start = app.log.acked
+        n0 = app.log.next_seq
+        for i in range(40):
+            passage(g, i, body=38.5 if i % 10 == 3 else 36.6)  # fevers among them
+        simu.run_for(120_000)
+        # nothing the gate still holds was acknowledged through the rewritten requests
+        assert app.log.acked == start and app.log.next_seq - 1 - app.log.acked >= 40
+        assert srv.sql("SELECT lost_total FROM gatepass_device WHERE id = %s", did)[0][0] == before
+        assert all(e["status"] == 401 for e in srv.proxy.entries(did) if e.get("rewritten") and "status" in e)
+    finally:
+        srv.proxy.rewrite = None
+    assert simu.until(drained(g), 1_800_000)
+    assert assert_exactly_once(srv, g) >= n0 - 1 + 40
+    assert srv.sql("SELECT lost_total FROM gatepass_device WHERE id = %s", did)[0][0] == before

@@ -44,21 +44,28 @@ class Srv:
         """Run Django ORM code against the live database (a staff action)."""
         return manage(self.db, self.home, "shell", "-c", code)
 
-    def rows(self, did: str) -> dict[int, bytes]:
-        """seq -> the 32-byte record rebuilt from the stored columns."""
+    def rows(self, did: str, epoch: str | None = None) -> dict[int, bytes]:
+        """seq -> the 32-byte record rebuilt from the stored columns (of one log epoch,
+        default: every device log, not the server's own events)."""
         from app import record
 
         out = {}
         for seq, t, kind, reason, flags, role, pid, body, obj, amb, aux in self.sql(
                 "SELECT seq, time_raw, kind, reason, flags, role, pid, body, obj, amb, aux FROM gatepass_event "
-                "WHERE device_id = %s", did):
+                "WHERE device_id = %s AND epoch = %s" if epoch else
+                "SELECT seq, time_raw, kind, reason, flags, role, pid, body, obj, amb, aux FROM gatepass_event "
+                "WHERE device_id = %s AND epoch <> 'server'", *((did, epoch) if epoch else (did,))):
             out[seq] = record.pack(seq, t, kind, reason, flags, record.NO_ROLE if role is None else role,
                                    bytes.fromhex(pid), record.NO_TEMP if body is None else body,
                                    record.NO_TEMP if obj is None else obj, record.NO_TEMP if amb is None else amb, aux)
         return out
 
-    def count(self, did: str) -> tuple[int, int]:
-        return self.sql("SELECT count(*), count(DISTINCT seq) FROM gatepass_event WHERE device_id = %s", did)[0]
+    def count(self, did: str, epoch: str | None = None) -> tuple[int, int]:
+        if epoch:
+            return self.sql("SELECT count(*), count(DISTINCT seq) FROM gatepass_event WHERE device_id = %s "
+                            "AND epoch = %s", did, epoch)[0]
+        return self.sql("SELECT count(*), count(DISTINCT seq) FROM gatepass_event WHERE device_id = %s "
+                        "AND epoch <> 'server'", did)[0]
 
     def issuer(self):
         """The community's pass issuer key (its private half lives on the server)."""
@@ -95,11 +102,20 @@ def device_records(g) -> dict[int, bytes]:
     return out
 
 
+def device_epoch(g) -> str:
+    """The epoch of the gate's event log, read from its flash (app/eventlog.py)."""
+    data = (g.flash / "data" / "log" / "epoch").read_bytes()
+    assert len(data) == 12
+    return data[:8].hex()
+
+
 def assert_exactly_once(srv: Srv, g) -> int:
-    """Everything the gate logged is on the server once, byte for byte, and nothing else."""
+    """Everything the gate's log holds is on the server once, byte for byte, under the
+    log's epoch, and nothing else is there under it."""
     dev = device_records(g)
-    got = srv.rows(g.name)
-    n, distinct = srv.count(g.name)
+    ep = device_epoch(g)
+    got = srv.rows(g.name, ep)
+    n, distinct = srv.count(g.name, ep)
     assert n == distinct == len(got)
     missing = sorted(set(dev) - set(got))
     extra = sorted(set(got) - set(dev))

@@ -16,6 +16,8 @@ the next action of `script` (then `default`):
                      re-sign the answer with the device secret (an attacker holding the
                      HMAC secret but not the bundle key)
 
+`rewrite` (a function of the request head bytes, returning new head bytes) changes every
+forwarded request on the way, as a man in the middle would.
 `down = True` makes the proxy reset every connection at once (server unreachable).
 Runs in threads: real time, independent of the simulation's virtual clock.
 """
@@ -75,6 +77,7 @@ class FaultProxy:
         self.default = "pass"
         self.down = False
         self.tamper = None
+        self.rewrite = None
         self.log: list[dict] = []  # one entry per request seen
         self.connections = 0
         self.refused = 0
@@ -184,6 +187,12 @@ class FaultProxy:
                 if up is None:
                     up = socket.create_connection(self.upstream, timeout=30)
                     self._socks.add(up)
+                rw = self.rewrite
+                if rw is not None:
+                    new_head = rw(head)
+                    if new_head != head:
+                        entry["rewritten"] = True
+                        head = new_head
                 up.sendall(head + body)
                 rmsg = _read_message(up, ubuf)
                 if rmsg is None:

@@ -154,3 +154,16 @@ def test_https_without_the_servers_ca_is_refused_before_any_secret_is_sent(tmp_p
     t.join(10)
     ls.close()
     assert got == [None]  # the handshake failed: no request (and no password) was sent
+
+
+def test_provisioning_an_id_the_server_knows_says_what_happens_to_the_log(server, board, tmp_path):
+    """Issue 12: re-provisioning with a registration's fragment (a re-flashed or replacement
+    board keeping its id) tells the technician that the server starts a new seq space and
+    shows staff a 'log restarted' event, and that nothing is lost."""
+    frag = tmp_path / "gate-taken.json"
+    frag.write_text(json.dumps(server.seeded["devices"]["gate-taken"]))
+    r = CliRunner().invoke(cli, ["provision", "--port", board.url, "--fragment", str(frag), "--no-restart"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    out = " ".join(r.output.split())
+    assert "already registered" in out and "log restarted" in out and "nothing is lost" in out
+    assert board_config(board)["device_id"] == "gate-taken"

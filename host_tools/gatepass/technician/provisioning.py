@@ -302,6 +302,23 @@ def _detail(e) -> str:
     return raw[:200].decode("utf-8", "replace") or (e.reason or "HTTP %d" % e.code)
 
 
+LOG_DIR = "/data/log"  # firmware/main.py: DATA + "/log"
+
+
+def reuse_note(dev, device_id: str) -> str | None:
+    """What happens when a fragment (an id the server already knows) goes onto this board:
+    None when the board already runs as that id with its event log (nothing changes);
+    otherwise the board's log is new to the server under that id (docs/uplink.md 3a)."""
+    current = read_config(dev)
+    if current and current.get("device_id") == device_id and dev.size(LOG_DIR + "/epoch") is not None:
+        return None
+    return ("device id %s is already registered on the server: this board's event log is new there (a new log "
+            "epoch). The server keeps the events it holds for %s, stores this board's from seq 1 in a new seq "
+            "space, and shows staff one 'log restarted' event; nothing is lost. If another board still runs as "
+            "%s, retire it: two boards under one id keep restarting each other's log." % (device_id, device_id,
+                                                                                        device_id))
+
+
 def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret: bool = False,
         board: str | None = None, register: dict | None = None, say=lambda level, text: None,
         **fields) -> tuple[dict, dict]:
@@ -337,6 +354,10 @@ def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret
         say("info", "registered %s on the server" % cfg["device_id"])
     else:
         validate(cfg)
+        if base.get("device_id") and base.get("secret"):
+            note = reuse_note(dev, cfg["device_id"])
+            if note:
+                say("note", note)
     try:
         res = write_config(dev, cfg)
     except Exception:
