@@ -73,8 +73,13 @@ class Srv:
 
         from gatepass.issuing import keys
 
+        from gatepass.server import keystore
+
         kid, pem = self.sql("SELECT kid, private_pem FROM gatepass_issuerkey WHERE private_pem != '' "
                             "ORDER BY created_at LIMIT 1")[0]
+        # encrypted at rest: the key-encryption key is the server's file, outside the database
+        kek = (Path(self.home) / keystore.FILE_NAME).read_text().split()
+        pem = keystore.decrypt_with(pem, kek)
         return keys.IssuerKey(serialization.load_pem_private_key(pem.encode(), None), bytes.fromhex(kid))
 
     def close(self):

@@ -11,7 +11,7 @@ first, run `python -m gatepass.server gatepass_rekey` (re-encrypts every stored 
 it), then drop the old one (docs/server.md, "Signing keys at rest").
 
 Stored form: "gpenc1:" + Fernet token (AES-128-CBC + HMAC-SHA256, random IV). A value
-without the prefix is legacy plaintext (migration 0005 encrypts those); the empty string
+without the prefix is legacy plaintext (migration 0007 encrypts those); the empty string
 stays empty ("no private key here").
 """
 from __future__ import annotations
@@ -113,6 +113,17 @@ def decrypt(value: str) -> str:
     except InvalidToken:
         raise KeyStoreError("a stored signing key cannot be decrypted: the key-encryption key (%s or %s) is not "
                             "the one it was encrypted with" % (ENV_KEYS, key_file())) from None
+
+
+def decrypt_with(value: str, keys) -> str:
+    """`value` (stored form) decrypted with the given key-encryption keys, without Django
+    settings (tools reading another server's database next to its key file)."""
+    from cryptography.fernet import Fernet, MultiFernet
+
+    if not value or not encrypted(value):
+        return value
+    k = [x.encode() if isinstance(x, str) else x for x in keys]
+    return MultiFernet([Fernet(x) for x in k]).decrypt(value[len(PREFIX):].encode()).decode()
 
 
 def rotate(value: str) -> str:
