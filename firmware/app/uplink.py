@@ -434,10 +434,13 @@ class Uplink:
                 self.log.ack(acked)
             except ValueError:
                 # the server claims records this log never wrote: it is talking about
-                # another log. Nothing is acknowledged; keep everything and back off.
+                # another log. Nothing is acknowledged, everything is kept; an upload
+                # answer is a server error (back off), a heartbeat's time, bundle version
+                # and commands still count
                 self.stats["ack_refused"] += 1
                 self.last_code = "ack_beyond_log"
-                return self._out(SERVER)
+                if req.kind != REQ_STATUS:
+                    return self._out(SERVER)
             if req.kind == REQ_EVENTS:
                 self.stats["batches"] += 1
                 self.stats["sent"] += req.count

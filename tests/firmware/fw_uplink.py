@@ -228,10 +228,11 @@ def test_a_heartbeat_answer_beyond_the_log_acknowledges_nothing():
         r.passage(i)
     req = r.up.status_request(0)
     st, h, body = r.answer(req, 200, {"time": r.wall.t, "bundle_version": 1, "acked_seq": 5000, "peer_seq": 0})
-    assert r.up.handle(req, st, h, body, 40, 0) == uplink.SERVER
+    assert r.up.handle(req, st, h, body, 40, 0) == uplink.OK  # time and version still count
     assert r.log.acked == 0 and r.log.pending() == 50
-    req = r.up.events_request()
-    assert seqs_of(req.body())[0] == 1
+    assert r.up.last_code == "ack_beyond_log" and r.up.stats["ack_refused"] == 1
+    req = r.up.next_request(100)  # and the backlog goes out next, from seq 1
+    assert req.kind == uplink.REQ_EVENTS and seqs_of(req.body())[0] == 1
 
 
 def test_every_request_carries_the_signed_log_epoch():
