@@ -25,6 +25,7 @@ import struct
 from micropython import const
 
 from app import record
+from app.backoff import Backoff  # noqa: F401  (uplink.Backoff: the one backoff, app/backoff.py)
 
 PREFIX = "/api/device/v1"
 P_EVENTS = PREFIX + "/events"
@@ -162,47 +163,6 @@ class Request:
     def body(self):
         """The body as one bytes object (tests, logs)."""
         return b"".join([bytes(p) for p in self.parts])
-
-
-class Backoff:
-    """Exponential backoff with jitter: after n failures the wait is drawn from
-    [d/2, d], d = min(max_ms, min_ms * 2**(n-1)); reset() after a success.
-
-    rand(n) -> int in 0..n-1 (injected; default random.getrandbits).
-    """
-
-    def __init__(self, min_ms=1000, max_ms=300000, rand=None):
-        self.min_ms = min_ms
-        self.max_ms = max_ms
-        self.rand = rand if rand is not None else _rand
-        self.n = 0
-
-    def reset(self):
-        self.n = 0
-
-    def ceiling(self):
-        """Upper bound of the next wait (ms)."""
-        d = self.min_ms
-        i = 1
-        while i < self.n and d < self.max_ms:
-            d *= 2
-            i += 1
-        return d if d < self.max_ms else self.max_ms
-
-    def next(self):
-        """Count one failure; the wait before the next attempt (ms)."""
-        self.n += 1
-        d = self.ceiling()
-        half = d // 2
-        return d - half + self.rand(half + 1)
-
-
-def _rand(n):
-    import random
-
-    if n <= 1:
-        return 0
-    return random.getrandbits(30) % n
 
 
 class Uplink:

@@ -14,6 +14,7 @@ connect() returns at once on the ESP32 and all waits are asyncio sleeps.
 """
 from micropython import const
 
+from app import backoff
 from app.aio import sleep_ms as _sleep_ms
 
 DOWN = const(0)
@@ -22,12 +23,6 @@ UP = const(2)
 NO_CONFIG = const(3)  # no SSID configured: stays offline, gate works alone
 BACKOFF = const(4)  # an attempt failed; waiting before the next
 STATE_NAMES = ("down", "connecting", "up", "no_config", "backoff")
-
-
-def _rand(n):
-    import random
-
-    return random.getrandbits(30) % n if n > 1 else 0
 
 
 class WiFi:
@@ -56,7 +51,7 @@ class WiFi:
         self.grace_ms = grace_ms
         self.min_ms = min_ms
         self.max_ms = max_ms
-        self.rand = rand if rand is not None else _rand
+        self.rand = rand if rand is not None else backoff.default_rand
         self.hostname = hostname
         self.state = DOWN if ssid else NO_CONFIG
         self.connects = 0  # successful connections (the uplink retries at once on a change)
@@ -134,16 +129,8 @@ class WiFi:
             return False
 
     def backoff_ms(self):
-        """Wait before the next attempt after `attempts` failures (jittered, ms)."""
-        d = self.min_ms
-        i = 1
-        while i < self.attempts and d < self.max_ms:
-            d *= 2
-            i += 1
-        if d > self.max_ms:
-            d = self.max_ms
-        half = d // 2
-        return d - half + self.rand(half + 1)
+        """Wait before the next attempt after `attempts` failures (jittered, ms): app/backoff.py."""
+        return backoff.jittered(self.min_ms, self.max_ms, self.attempts, self.rand)
 
     async def _wait_connected(self, ms):
         waited = 0

@@ -100,3 +100,11 @@ def test_one_error_schema_for_both_apis(dj):
     assert api.ErrorOut is apierrors.ErrorOut and staffapi.ErrorOut is apierrors.ErrorOut
     srcs = [(ROOT / "host_tools/gatepass/server" / n).read_text() for n in ("api.py", "staffapi.py")]
     assert not any("class ErrorOut" in s for s in srcs)
+
+
+def test_one_backoff_with_jitter():
+    # the jittered draw from [d/2, d] is written once; uplink and Wi-Fi use app/backoff.py
+    where = sorted(str(p.relative_to(ROOT)) for p in SOURCES if re.search(r"d - half \+ ", p.read_text()))
+    assert where == ["firmware/app/backoff.py"], where
+    assert "backoff.jittered" in (ROOT / "firmware/drivers/wifi.py").read_text()
+    assert "from app.backoff import Backoff" in (ROOT / "firmware/app/uplink.py").read_text()
