@@ -16,6 +16,11 @@ Prints each part's figures, then one JSON line with the headline numbers:
   64-bit port), device_heap_cap_ok, max_revoked_ids_applied: tests/bench/bench_device.py
   (the gate + bundle path with a bundle revoking 20,000 passes and quarantining 500
   units, under -X heapsize = code baseline + 96wK);
+- device_peak_data_heap_bytes_whole (32-bit scaled; _host, _sampled), whole_cap_ok,
+  whole_code_heap_bytes_host, whole_cap_failure: tests/bench/bench_whole_device.py, the
+  WHOLE device (main.py setup() + serve() on the simulated board, the real server over
+  HTTPS publishing a bundle that revokes 20,000 passes and quarantines 500 units), capped
+  at its code baseline + 96wK, the peak found by bisection over -X heapsize;
 - decision_* / steady_heap_bytes / log_record_bytes: the gate's decision path;
 - glyph_*: the Chinese display (glyph file size and count, heap of the loaded font, one
   full two-line screen drawn).
@@ -93,6 +98,15 @@ def main():
             device_heap_cap_ok=dev["cap_ok"],
             max_revoked_ids_applied=dev.get("max_revoked_ids_applied", 0),
         )
+        import bench_whole_device
+
+        whole = bench_whole_device.run(20000, 500, log=lambda m: print(m, flush=True))
+        print("whole device:", json.dumps(whole, sort_keys=True), flush=True)
+        for k in ("device_peak_data_heap_bytes_whole", "device_peak_data_heap_bytes_whole_host",
+                  "device_peak_data_heap_bytes_whole_sampled", "whole_cap_ok", "whole_code_heap_bytes_host",
+                  "whole_cap_failure"):
+            if k in whole:
+                out[k] = whole[k]
         if (HERE / "bench_glyphs.py").exists():
             import bench_glyphs
 

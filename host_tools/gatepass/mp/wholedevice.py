@@ -34,8 +34,12 @@ class WholeDeviceError(RuntimeError):
 
 class WholeDevice:
     def __init__(self, flash: Path, profile: dict, config: dict, heapsize: str = "512wK",
-                 timeout: float = 600.0):
+                 timeout: float = 600.0, mpy: Path | None = None):
+        """`mpy`: a directory holding app/ and drivers/ compiled to .mpy (as `gatepass
+        deploy` copies them to a board), mounted at /fw/app and /fw/drivers instead of the
+        sources (main.py stays source, as on a board)."""
         self.flash = Path(flash)
+        self.mpy = None if mpy is None else Path(mpy)
         self.flash.mkdir(parents=True, exist_ok=True)
         self.rt = UnixMicroPython(timeout=timeout, heapsize=heapsize)
         self.timeout = timeout
@@ -51,6 +55,9 @@ class WholeDevice:
         links["sim/clock.py"] = BOARD / "clock.py"  # the board's real-time clock
         for name in ("cpy", "netsim", "ssd1306", "device"):
             links["lib/%s.py" % name] = BOARD / ("%s.py" % name)
+        if self.mpy is not None:
+            for pkg in ("app", "drivers"):
+                links["fw/" + pkg] = self.mpy / pkg
         return links
 
     def run(self, spec: dict, heapsize: str | None = None) -> dict:

@@ -7,6 +7,9 @@
 #   crowd: [{name, text, obj_raw, amb_raw}] (obj_raw None: nobody at the thermometer)
 #   drain_s: how long to wait for the uplink to empty the log afterwards
 #   run_s: (no crowd) just serve this long, e.g. against a server it must refuse
+#   preload: modules imported with main.py before heap_code is taken (the code a boot
+#     loads later, e.g. drivers and p256 in setup(): code, not data, when measuring heap);
+#     the report's "modules" lists what a boot had loaded at its end
 import gc
 import json
 import sys
@@ -147,6 +150,8 @@ def main():
     try:
         import main as fw_main  # on a board: boot.py, then main.py's imports
 
+        for m in spec.get("preload", []):
+            __import__(m)
         gc.collect()
         REPORT["heap_code"] = heap()  # firmware and simulator modules loaded
         stage = "setup"
@@ -165,6 +170,7 @@ def main():
     REPORT["wdt"] = rig.world.wdt is not None
     REPORT["heap_end"] = heap()
     REPORT["heap_peak"] = _peak[0]
+    REPORT["modules"] = sorted(sys.modules)
     print("@@REPORT@@" + json.dumps(REPORT))
 
 
