@@ -46,7 +46,7 @@ ALLOWED_LATIN = {
     "gatepass", "CSV", "UTC", "Asia", "Shanghai", "English", "admin", "QR", "CRC", "HMAC", "SHA256", "PEM", "PKCS",
     "GP1", "P-256", "kid", "iss", "id", "ID", "app", "settings", "py", "bundle_keys", "maple-court", "Unix", "NAME",
     "community", "add", "server", "bm-in", "bm-out", "nm-in", "fl", "HMAC-SHA256", "pub",
-    "Wi-Fi", "dBm", "usb", "USB", "OTA",
+    "Wi-Fi", "dBm", "usb", "USB", "OTA", "X-Gatepass-Epoch",
     "Control", "Command", "Mac",  # key names in Django's own Chinese help text
 }
 CODE = re.compile(r"^(?:[A-Z][A-Z0-9_]{2,}|R\d+|k\d+|0x[0-9a-f]+|[0-9a-f]{4,}|v?\d[\w.]*|[a-z]{1,2}\d*)$")

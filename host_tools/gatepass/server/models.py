@@ -460,6 +460,8 @@ class LogEpoch(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "epoch"], name="logepoch_unique")]
+        verbose_name = _("device log epoch")
+        verbose_name_plural = _("device log epochs")
 
     def __str__(self):
         return "%s/%s" % (self.device_id, self.epoch)
@@ -474,6 +476,10 @@ class Conflict(models.Model):
     seq = models.PositiveBigIntegerField()
     record = models.CharField(max_length=64, help_text="hex of the 32-byte record received")
     detected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("conflicting record")
+        verbose_name_plural = _("conflicting records")
 
 
 class Gap(models.Model):
