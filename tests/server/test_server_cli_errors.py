@@ -76,9 +76,10 @@ def test_device_for_an_unknown_community_names_the_fix(tmp_path):
 
 
 def test_existing_staff_name_and_community_are_one_line(tmp_path):
-    r = gatepass(tmp_path, "server", "staff", "warden", "--password", "a-long-password-1")
+    r = gatepass(tmp_path, "server", "staff", "warden", "--superuser", "--password", "a-long-password-1")
     assert r.returncode == 0 and "login: warden" in r.stdout, r.stderr
-    one_line_error(gatepass(tmp_path, "server", "staff", "warden"), "'warden' exists already")
+    one_line_error(gatepass(tmp_path, "server", "staff", "warden", "--superuser"), "'warden' exists already")
+    one_line_error(gatepass(tmp_path, "server", "staff", "nobody"), "--community ID --role")
     assert gatepass(tmp_path, "server", "community", "greenhill", "Green Hill").returncode == 0
     one_line_error(gatepass(tmp_path, "server", "community", "greenhill", "Green Hill"), "exists already")
 

@@ -239,9 +239,12 @@ def test_cli_commands(tmp_path):
     assert cfg["device_id"] == "oak-in" and len(bytes.fromhex(cfg["secret"])) == 32
     assert cfg["bundle_keys"] == [out["bundle_key"]] and len(cfg["issuer_keys"]) == 1
     assert cfg["server"] == {"url": "http://192.0.2.1:8000", "allow_http": True}
-    assert "password:" in run("staff", "guard")
+    assert "password:" in run("staff", "guard", "--community", "oak", "--role", "operator")
     assert "purged 0 event(s)" in run("purge", "--days", "30")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT mode, threshold_cc FROM gatepass_community").fetchall() == [(1, 3750)]
         assert conn.execute("SELECT username, is_staff, is_superuser FROM auth_user").fetchall() == [
-            ("guard", 1, 0)]
+            ("guard", 0, 0)]
+        assert conn.execute("SELECT community_id, role FROM gatepass_membership").fetchall() == [("oak", "operator")]
+        assert [a for (a,) in conn.execute("SELECT action FROM gatepass_auditentry ORDER BY id")] == [
+            "device_add", "staff_add", "member_add"]

@@ -80,7 +80,10 @@ def _client(username="guard", staff=True):
     from django.contrib.auth.models import User
     from django.test import Client
 
-    User.objects.create_user(username, password="guard-pass-123", is_staff=staff)
+    from gatepass.server import access
+
+    u = User.objects.create_user(username, password="guard-pass-123")
+    access.add_member(u, "maple", "admin" if staff else "viewer")
     cl = Client()
     assert cl.login(username=username, password="guard-pass-123")
     return cl
@@ -126,7 +129,9 @@ def test_choice_on_the_login_page_is_kept_by_the_account(site):
     from django.contrib.auth.models import User
     from django.test import Client
 
-    User.objects.create_user("newcomer", password="guard-pass-123", is_staff=True)
+    from gatepass.server import access
+
+    access.add_member(User.objects.create_user("newcomer", password="guard-pass-123"), "maple", "operator")
     cl = Client()
     r = cl.get("/login/", **EN)
     assert "Staff log in" in r.content.decode() and 'id="language"' in r.content.decode()

@@ -33,7 +33,10 @@ def staff(db):
     from django.contrib.auth.models import User
     from django.test import Client
 
-    User.objects.create_user("guard", password="guard-pass-123", is_staff=True)
+    from gatepass.server import access
+
+    u = User.objects.create_user("guard", password="guard-pass-123")
+    access.add_member(u, "maple", "admin")
     cl = Client()
     assert cl.login(username="guard", password="guard-pass-123")
     return cl
@@ -44,7 +47,10 @@ def viewer(db):
     from django.contrib.auth.models import User
     from django.test import Client
 
-    User.objects.create_user("viewer", password="viewer-pass-123", is_staff=False)
+    from gatepass.server import access
+
+    u = User.objects.create_user("viewer", password="viewer-pass-123", is_staff=True)  # is_staff: admin only
+    access.add_member(u, "maple", "viewer")
     cl = Client()
     assert cl.login(username="viewer", password="viewer-pass-123")
     return cl
@@ -107,7 +113,9 @@ def test_login_page_and_login(site):
     from django.contrib.auth.models import User
     from django.test import Client
 
-    User.objects.create_user("guard", password="guard-pass-123", is_staff=True)
+    from gatepass.server import access
+
+    access.add_member(User.objects.create_user("guard", password="guard-pass-123"), "maple", "viewer")
     cl = Client()
     assert cl.get("/login/").status_code == 200
     r = cl.post("/login/", {"username": "guard", "password": "wrong"})
@@ -313,7 +321,7 @@ def test_viewer_cannot_change_rules_or_passes(site, viewer):
                              "days": "30"})
     assert Community.objects.get(pk=c.pk).mode == 0
     assert Quarantine.objects.count() == 0 and Pass.objects.count() == 0
-    assert viewer.get("/admin/").status_code == 302
+    assert viewer.get("/admin/").status_code == 403
 
 
 def test_issue_pass_card_and_revoke(site, staff):

@@ -91,7 +91,7 @@ def test_only_staff_command_gates_of_their_community(site, staff, viewer):
 
     c, devs = site
     r = viewer.post("/devices/n-in/command", {"kind": "open"})
-    assert r.status_code == 302 and not RemoteCommand.objects.exists()
+    assert r.status_code == 403 and not RemoteCommand.objects.exists()  # operators act at the gate
     assert staff.post("/devices/n-in/command", {"kind": "self_destruct"}).status_code == 302
     assert not RemoteCommand.objects.exists()
     other = make_community("oak", "Oak Yard")

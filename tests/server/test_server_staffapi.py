@@ -1,6 +1,7 @@
-"""Staff API (POST /api/staff/v1/devices) through Django's test client: HTTP Basic with a
-staff account, the fragment it answers, and that the registered secret works on the
-device API; refusals (401, 404, 409, 422) create nothing."""
+"""Staff API (POST /api/staff/v1/devices) through Django's test client: HTTP Basic with an
+admin of the community, the fragment it answers (secret made by the server, server URL
+from configuration), and that the registered secret works on the device API; refusals
+(401, 403, 404, 409, 415, 422) create nothing."""
 from __future__ import annotations
 
 import base64
@@ -25,21 +26,26 @@ def basic(user: str, password: str) -> dict:
 def staff(db):
     from django.contrib.auth import get_user_model
 
+    from gatepass.server import access
+
     User = get_user_model()
     pw = secrets.token_urlsafe(12)
-    User.objects.create_user(username="tech", password=pw, is_staff=True)
-    User.objects.create_user(username="resident", password=pw, is_staff=False)
-    User.objects.create_user(username="gone", password=pw, is_staff=True, is_active=False)
     c = make_community()
+    make_community("oak", "Oak Yard")
+    access.add_member(User.objects.create_user(username="tech", password=pw), "maple", "admin")
+    access.add_member(User.objects.create_user(username="guard", password=pw), "maple", "operator")
+    access.add_member(User.objects.create_user(username="oak-tech", password=pw), "oak", "admin")
+    User.objects.create_user(username="resident", password=pw, is_staff=True)  # no community
+    access.add_member(User.objects.create_user(username="gone", password=pw, is_active=False), "maple", "admin")
     return c, pw
 
 
-def post(body: dict, headers: dict, csrf: bool = True):
+def post(body: dict, headers: dict, csrf: bool = True, content_type="application/json", **extra):
     from django.test import Client
 
     # enforce_csrf_checks: an API client has no CSRF cookie; the endpoint must not need one
-    return Client(enforce_csrf_checks=csrf).post(DEVICES, json.dumps(body), content_type="application/json",
-                                                 headers=headers)
+    return Client(enforce_csrf_checks=csrf).post(DEVICES, json.dumps(body), content_type=content_type,
+                                                 headers=headers, **extra)
 
 
 def body(**kw) -> dict:
@@ -62,17 +68,17 @@ def test_registration_answers_the_fragment_and_the_device_then_authenticates(sta
     from gatepass.server.models import Device, IssuerKey
 
     c, pw = staff
-    secret = secrets.token_hex(32)
-    r = post(body(secret=secret.upper()), basic("tech", pw))
+    r = post(body(), basic("tech", pw))
     assert r.status_code == 201, r.content
     frag = r.json()
-    assert frag["device_id"] == "gate-w-in" and frag["secret"].lower() == secret
+    secret = frag["secret"]
+    assert frag["device_id"] == "gate-w-in" and len(bytes.fromhex(secret)) == 32
     assert frag["community"] == "maple" and frag["gate"] == "West gate" and frag["direction"] == "in"
     assert frag["bundle_keys"] == [bundlesvc.bundle_public(c)]
     want_issuers = [{"kid": k.kid, "pub": k.pub} for k in IssuerKey.objects.filter(community=c, active=True)]
     assert want_issuers and frag["issuer_keys"] == want_issuers
-    # no server_url in the body: the URL this request came to
-    assert frag["server"] == {"url": "http://testserver", "allow_http": True}
+    # no GATEPASS_PUBLIC_URL configured: no server block (the technician's --server is used)
+    assert frag.get("server") is None
     d = Device.objects.get(pk="gate-w-in")
     assert d.secret.lower() == secret and d.community_id == "maple" and d.gate == "West gate"
     # the secret the fragment carries is the one the device API checks
@@ -84,16 +90,60 @@ def test_registration_answers_the_fragment_and_the_device_then_authenticates(sta
     assert bad.status_code == 401
 
 
-def test_without_a_secret_the_server_makes_one_and_server_url_is_taken_from_the_body(staff):
+def test_the_server_url_comes_from_configuration_never_from_the_host_header(staff):
+    from django.test import override_settings
+
     from gatepass.server.models import Device
 
     _, pw = staff
-    r = post(body(direction="out", server_url="https://gp.example.org"), basic("tech", pw))
+    # even on a server that answers any Host
+    with override_settings(ALLOWED_HOSTS=["*"], GATEPASS_PUBLIC_URL="https://gp.example.org"):
+        r = post(body(direction="out"), basic("tech", pw), HTTP_HOST="attacker.example")
     assert r.status_code == 201, r.content
     frag = r.json()
-    assert len(bytes.fromhex(frag["secret"])) == 32 and frag["direction"] == "out"
     assert frag["server"] == {"url": "https://gp.example.org", "allow_http": False}
+    assert "attacker" not in r.content.decode()
     assert Device.objects.get(pk="gate-w-in").secret == frag["secret"]
+
+
+@pytest.mark.parametrize("field,value", [("secret", "ab" * 32), ("server_url", "http://attacker.example")])
+def test_the_caller_cannot_choose_the_secret_or_the_server_url(staff, field, value):
+    from gatepass.server.models import Device
+
+    _, pw = staff
+    r = post(body(**{field: value}), basic("tech", pw))
+    assert r.status_code == 422, r.content
+    assert r.json()["code"] == "invalid" and field in r.json()["detail"]
+    assert not Device.objects.exists()
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data",
+                                   "application/json-patch+json", ""])
+def test_a_body_that_is_not_declared_json_is_refused(staff, ctype):
+    """A cross-site page can POST text/plain or a form without a CORS preflight, and the
+    browser adds cached Basic credentials: such a body must never register a device."""
+    from gatepass.server.models import Device
+
+    _, pw = staff
+    r = post(body(), basic("tech", pw), content_type=ctype)
+    assert r.status_code == 415, r.content
+    assert r.json()["code"] == "unsupported_media_type"
+    assert not Device.objects.exists()
+    assert post(body(), basic("tech", pw), content_type="application/json; charset=utf-8").status_code == 201
+
+
+def test_only_an_admin_of_that_community_registers(staff):
+    from gatepass.server.models import AuditEntry, Device
+
+    _, pw = staff
+    r = post(body(), basic("guard", pw))  # operator of maple
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    r = post(body(), basic("oak-tech", pw))  # admin, of another community: maple does not exist for it
+    assert r.status_code == 404 and r.json()["code"] == "unknown_community"
+    assert not Device.objects.exists()
+    assert post(body(community="oak", device_id="oak-1"), basic("oak-tech", pw)).status_code == 201
+    e = AuditEntry.objects.get(action="device_add")
+    assert (e.actor, e.community_id, e.target, e.remote_addr) == ("oak-tech", "oak", "oak-1", "127.0.0.1")
 
 
 @pytest.mark.parametrize("who", ["wrong-password", "not-staff", "inactive", "unknown-user", "no-auth",
@@ -104,7 +154,7 @@ def test_refused_logins_get_401_with_a_challenge_are_logged_and_create_nothing(s
     _, pw = staff
     headers = {
         "wrong-password": basic("tech", pw + "x"),
-        "not-staff": basic("resident", pw),
+        "not-staff": basic("resident", pw),  # an account of no community
         "inactive": basic("gone", pw),
         "unknown-user": basic("nobody", pw),
         "no-auth": {},
@@ -112,7 +162,7 @@ def test_refused_logins_get_401_with_a_challenge_are_logged_and_create_nothing(s
         "garbage": {"Authorization": "Basic !!!not-base64"},
     }[who]
     caplog.set_level(logging.WARNING, logger="gatepass.auth")
-    r = post(body(secret=secrets.token_hex(32)), headers)
+    r = post(body(), headers)
     assert r.status_code == 401, r.content
     assert r.headers["WWW-Authenticate"].startswith("Basic realm=")
     assert r.json()["code"] == "unauthorized"
@@ -131,7 +181,7 @@ def test_duplicate_device_is_409_and_keeps_the_first_secret(staff):
 
     c, pw = staff
     first = make_device(c, did="gate-w-in")
-    r = post(body(secret=secrets.token_hex(32)), basic("tech", pw))
+    r = post(body(), basic("tech", pw))
     assert r.status_code == 409, r.content
     assert r.json()["code"] == "device_exists" and "gate-w-in" in r.json()["detail"]
     assert Device.objects.get(pk="gate-w-in").secret == first.secret
@@ -141,15 +191,15 @@ def test_unknown_community_is_404(staff):
     from gatepass.server.models import Device
 
     _, pw = staff
-    r = post(body(community="oak"), basic("tech", pw))
+    r = post(body(community="elm"), basic("tech", pw))
     assert r.status_code == 404, r.content
-    assert r.json()["code"] == "unknown_community" and "oak" in r.json()["detail"]
+    assert r.json()["code"] == "unknown_community" and "elm" in r.json()["detail"]
     assert not Device.objects.exists()
 
 
 @pytest.mark.parametrize("field,value", [
-    ("device_id", "has space"), ("device_id", "x" * 33), ("direction", "both"), ("secret", "abcd"),
-    ("secret", "zz" * 32), ("gate", ""), ("server_url", "ftp://x"),
+    ("device_id", "has space"), ("device_id", "x" * 33), ("direction", "both"),
+    ("gate", ""), ("community", ""),
 ])
 def test_invalid_fields_are_422_naming_the_field(staff, field, value):
     from gatepass.server.models import Device

@@ -1,6 +1,7 @@
 """`gatepass provision --register --server URL --staff-user ...` against a live server (its
 staff API over real HTTP) and a real MicroPython REPL (tests/mpy/replbridge.mjs): the server
-stores the secret the board's /config.json holds; refusals leave board and server as they were."""
+makes the device's secret and the board's /config.json gets exactly that one; refusals
+leave board and server as they were."""
 from __future__ import annotations
 
 import json
@@ -71,11 +72,20 @@ def test_password_is_prompted_when_not_in_the_environment(server, board):
     user, pw = server.staff
     with Device(board.url) as dev:
         dev.write("/config.json", b'{"secret": "%s"}' % (b"ab" * 32), atomic=False)
-    r = provision(board, server, "--keep-secret", env={"GATEPASS_STAFF_USER": user}, input=pw + "\n",
-                  device_id="gate-p")
+    r = provision(board, server, env={"GATEPASS_STAFF_USER": user}, input=pw + "\n", device_id="gate-p")
     assert r.exit_code == 0, (r.output, r.exception)
     assert "password" in r.output.lower() and pw not in r.output  # hidden input
-    assert stored(server, "gate-p")[0] == "ab" * 32 == board_config(board)["secret"]
+    # the board's old secret is replaced by the one the server made
+    assert stored(server, "gate-p")[0] == board_config(board)["secret"] != "ab" * 32
+
+
+@pytest.mark.parametrize("opt", [["--keep-secret"], ["--secret", "cd" * 32]])
+def test_the_secret_cannot_be_chosen_when_registering(server, board, opt):
+    user, pw = server.staff
+    r = provision(board, server, "--staff-user", user, *opt, env={"GATEPASS_STAFF_PASSWORD": pw},
+                  device_id="gate-chosen")
+    assert r.exit_code == 2 and "the server makes the device's secret" in r.output, r.output
+    assert stored(server, "gate-chosen") is None and board_config(board) is None
 
 
 @pytest.mark.parametrize("case", ["wrong-password", "no-password", "duplicate", "unknown-community",
@@ -150,7 +160,7 @@ def test_https_without_the_servers_ca_is_refused_before_any_secret_is_sent(tmp_p
     t.start()
     url = "https://127.0.0.1:%d" % ls.getsockname()[1]
     with pytest.raises(prov.RegistrationUnavailable, match="--ca"):
-        prov.register_over_http(url, "tech", "pw", None, {"device_id": "gate-t", "secret": "ab" * 32})
+        prov.register_over_http(url, "tech", "pw", None, {"device_id": "gate-t", "community": "maple"})
     t.join(10)
     ls.close()
     assert got == [None]  # the handshake failed: no request (and no password) was sent

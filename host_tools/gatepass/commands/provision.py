@@ -28,7 +28,7 @@ from ._common import (BadInput, closing_on_error, connect, console, emit, finish
               "test server).")
 @click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False),
               help="PEM file of the CA that signed the server certificate (required for https).")
-@click.option("--register", is_flag=True, help="Register the device and its new secret on the server: "
+@click.option("--register", is_flag=True, help="Register the device on the server, which makes its secret: "
               "over HTTP with --staff-user (password from GATEPASS_STAFF_PASSWORD or prompted), or "
               "through the server database (--server-db/--server-home, or run on the server).")
 @click.option("--staff-user", envvar="GATEPASS_STAFF_USER", default=None, help="With --register: staff "

@@ -87,9 +87,13 @@ def _mode_main(db: str, home: str, community: str, mode: int) -> int:
     setup(db=db, home=home)
     from ..server.models import Community
 
+    from ..server import audit
+
     c = Community.objects.get(pk=community)
+    before = c.mode_name
     c.mode = mode
     c.save()
+    audit.record(None, "mode", c.pk, c.pk, "%s -> %s (demo)" % (before, c.mode_name))
     print(json.dumps({"bundle_version": Community.objects.get(pk=community).bundle_version}))
     return 0
 

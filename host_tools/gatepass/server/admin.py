@@ -1,13 +1,14 @@
-"""Django admin for every table (staff accounts)."""
+"""Django admin for every table (superusers only: adminsite.py). Changes to what the
+gates enforce, devices and memberships also go to the audit log (audit.py)."""
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.utils.translation import gettext_lazy as _
 
-from . import bundlesvc, labels
+from . import audit, bundlesvc, labels
 from ..mp.fw import record
-from .models import (Alert, AuthFailure, Community, Device, Event, Gap, IssuerKey, Pass, Person, Quarantine,
-                     StaffPreference, Unit)
+from .models import (Alert, AuditEntry, AuthFailure, Community, Device, Event, Gap, IssuerKey, Membership,
+                     Pass, Person, Quarantine, StaffPreference, Unit)
 
 admin.site.site_header = _("gatepass administration")
 admin.site.site_title = _("gatepass administration")
@@ -33,6 +34,8 @@ class TranslatedPermissions:
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if field is not None and db_field.name in ("permissions", "user_permissions"):
             field.label_from_instance = permission_text
+            # django-axes' tables are not in the admin (AXES_ENABLE_ADMIN off): no rights to give on them
+            field.queryset = field.queryset.exclude(content_type__app_label="axes")
         return field
 
 
@@ -42,8 +45,38 @@ for _model, _base in ((Group, GroupAdmin), (User, UserAdmin)):
     admin.site.register(_model, type(_base.__name__, (TranslatedPermissions, _base), {}))
 
 
+def _community_of(obj) -> str:
+    if isinstance(obj, Community):
+        return obj.pk
+    return getattr(obj, "community_id", "") or getattr(getattr(obj, "device", None), "community_id", "") or ""
+
+
+class Audited(admin.ModelAdmin):
+    """Adds, changes and deletions made in the admin go to the audit log too."""
+
+    audit_name = ""
+
+    def _audit(self, request, obj, what, message=""):
+        name = self.audit_name or obj._meta.model_name
+        audit.record(request, "%s_%s" % (name, what), _community_of(obj), str(obj)[:200],
+                     message if isinstance(message, str) else str(message))
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "add", "admin")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, obj, "change", "admin: %s" % (message,))
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "delete", "admin")
+        return super().log_deletions(request, queryset)
+
+
 @admin.register(Community)
-class CommunityAdmin(admin.ModelAdmin):
+class CommunityAdmin(Audited):
     list_display = ("id", "name", "mode", "threshold_cc", "retention_days", "bundle_version")
     readonly_fields = ("bundle_kid", "bundle_version", "bundle_built_at", "bundle_public")
     exclude = ("bundle_key_pem",)
@@ -63,7 +96,7 @@ class CommunityAdmin(admin.ModelAdmin):
 
 
 @admin.register(IssuerKey)
-class IssuerKeyAdmin(admin.ModelAdmin):
+class IssuerKeyAdmin(Audited):
     list_display = ("community", "kid", "active", "created_at")
     list_filter = ("community", "active")
     exclude = ("private_pem",)
@@ -83,7 +116,7 @@ class PersonAdmin(admin.ModelAdmin):
 
 
 @admin.register(Pass)
-class PassAdmin(admin.ModelAdmin):
+class PassAdmin(Audited):
     list_display = ("cti", "person", "role", "building", "entrance", "room", "exp", "revoked")
     list_filter = ("community", "role", "revoked")
     search_fields = ("cti", "person__name", "label")
@@ -91,11 +124,13 @@ class PassAdmin(admin.ModelAdmin):
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(Audited):
     list_display = ("id", "gate", "direction", "community", "active", "last_seen", "backlog", "log_near_full",
                     "acked_seq", "auth_failures")
     list_filter = ("community", "active", "direction")
     readonly_fields = Device.TELEMETRY
+    # the secret is shown once, when the device is registered (cli / staff API)
+    exclude = ("secret",)
 
 
 @admin.register(Event)
@@ -127,13 +162,13 @@ class EventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Quarantine)
-class QuarantineAdmin(admin.ModelAdmin):
+class QuarantineAdmin(Audited):
     list_display = ("community", "building", "entrance", "room", "start", "end", "note")
     list_filter = ("community",)
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(Audited):
     list_display = ("at", "kind_text", "device", "acknowledged_at", "acknowledged_by")
 
     @admin.display(description=_("kind"), ordering="kind")
@@ -157,3 +192,28 @@ class AuthFailureAdmin(admin.ModelAdmin):
 @admin.register(StaffPreference)
 class StaffPreferenceAdmin(admin.ModelAdmin):
     list_display = ("user", "language")
+@admin.register(Membership)
+class MembershipAdmin(Audited):
+    list_display = ("user", "community", "role", "created_at")
+    list_filter = ("community", "role")
+    search_fields = ("user__username",)
+    audit_name = "member"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is append-only."""
+
+    list_display = ("at", "actor", "remote_addr", "community_id", "action", "target")  # detail: on its page
+    list_filter = ("action", "community_id")
+    search_fields = ("actor", "target", "detail")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,7 +4,8 @@ Plain functions first (usable from the demo and tests), then the click commands:
 
     gatepass server [--host H] [--port P] [--db URL_OR_PATH] [--home DIR] [--workers N]
     gatepass server purge [--days N]
-    gatepass server staff USERNAME [--password P]
+    gatepass server staff USERNAME (--community C --role viewer|operator|admin | --superuser) [--password P]
+    gatepass server unlock USERNAME
     gatepass server community ID NAME [--mode M] [--threshold C]
     gatepass server device ID --community C --gate NAME --direction in|out
 """
@@ -52,6 +53,61 @@ def create_staff(username: str = "admin", password: str | None = None, only_if_n
     else:
         User.objects.create_user(username=username, password=password, is_staff=True)
     return username, password
+
+
+def add_staff(username: str, community: str | None = None, role: str | None = None, password: str | None = None,
+              superuser: bool = False) -> tuple[str, str | None, str]:
+    """Create an account with a role in a community (or a superuser), or give an existing
+    account that role. Returns (username, password or None when the account existed,
+    what was done). Recorded in the audit log."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from . import access, audit
+    from .models import Community
+
+    if not superuser and not (community and role):
+        raise ValueError("give --community ID --role viewer|operator|admin, or --superuser")
+    if community and not Community.objects.filter(pk=community).exists():
+        raise ValueError("community %r does not exist" % community)
+    if role and role not in access.ROLES:
+        raise ValueError("role must be one of %s" % ", ".join(access.ROLES))
+    User = get_user_model()
+    with transaction.atomic():
+        user = User.objects.filter(username=username).first()
+        new_password = None
+        if user is None:
+            new_password = password or secrets.token_urlsafe(12)
+            if superuser:
+                user = User.objects.create_superuser(username=username, password=new_password, email="")
+            else:
+                user = User.objects.create_user(username=username, password=new_password)
+            audit.record(None, "staff_add", community or "", username, "superuser" if superuser else "account")
+            done = "created"
+        else:
+            done = "updated"
+            if password or (superuser and user.is_superuser and not community):
+                raise ValueError("staff account %r exists already: choose another name (or change its "
+                                 "password in the admin, /admin/)" % username)
+            if superuser and not user.is_superuser:
+                user.is_superuser = user.is_staff = True
+                user.save(update_fields=["is_superuser", "is_staff"])
+                audit.record(None, "staff_change", "", username, "made superuser")
+        if community and role:
+            before = access.role_of(user, community) if not user.is_superuser else None
+            _, created = access.add_member(user, community, role)
+            if created or before != role:
+                audit.record(None, "member_add" if created else "member_change", community, username,
+                             role if created else "%s -> %s" % (before, role))
+            done += ", %s of %s" % (role, community)
+    return username, new_password, done
+
+
+def unlock(username: str) -> int:
+    """Lift a login lockout of a user name (every address); returns the attempts removed."""
+    from axes.utils import reset
+
+    return reset(username=username)
 
 
 def purge_events(days: int | None = None, now=None, chunk: int = 10000) -> int:
@@ -130,9 +186,19 @@ def run_server(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, db: str | Non
     workers = 0: Django's threaded WSGI server (one process, one thread per request:
     plenty for a community's gates and a few staff screens); workers >= 1: gunicorn
     with that many sync worker processes (production-like; needs gunicorn installed)."""
+    wildcard = host in ("0.0.0.0", "::", "")
+    if not wildcard and host not in ("127.0.0.1", "localhost", "::1"):
+        # the address the server was told to listen on is one it answers to
+        extra = os.environ.get("GATEPASS_ALLOWED_HOSTS", "")
+        os.environ["GATEPASS_ALLOWED_HOSTS"] = ",".join(h for h in (extra, "[%s]" % host if ":" in host else host) if h)
     if not prepared:
         prepare(db, home)
+    from django.conf import settings
+
     click.echo("gatepass server on http://%s:%d/  (device API /api/device/v1/, admin /admin/)" % (host, port))
+    if wildcard and settings.ALLOWED_HOSTS == ["127.0.0.1", "localhost", "[::1]"]:
+        click.echo("note: listening on every address but answering only loopback host names: set "
+                   "GATEPASS_ALLOWED_HOSTS to the names/addresses gates and staff use (or GATEPASS_PUBLIC_URL)")
     if workers:
         run_gunicorn(host, port, workers)
         return
@@ -251,19 +317,37 @@ def purge_cmd(ctx, days):
 
 @server_group.command("staff")
 @click.argument("username")
-@click.option("--password", default=None, help="default: a random one, printed once")
-@click.option("--superuser/--no-superuser", default=False)
+@click.option("--community", default=None, help="community id the account works for")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), default=None,
+              help="viewer reads; operator also acknowledges alerts and issues/revokes passes; "
+              "admin also changes rules, registers devices, manages staff")
+@click.option("--password", default=None, help="default: a random one for a new account, printed once")
+@click.option("--superuser/--no-superuser", default=False, help="every community and the Django admin")
 @click.pass_context
-def staff_cmd(ctx, username, password, superuser):
-    """Create a staff account."""
+def staff_cmd(ctx, username, community, role, password, superuser):
+    """Create a staff account with a role in a community (or give an existing one that role)."""
+    if bool(community) != bool(role):
+        raise click.ClickException("--community and --role go together")
+    if not community and not superuser:
+        raise click.ClickException("give --community ID --role viewer|operator|admin (or --superuser)")
     _prep(ctx)
-    from django.contrib.auth import get_user_model
+    try:
+        u, p, done = add_staff(username, community, role, password, superuser)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo("%s: %s" % (u, done))
+    if p:
+        click.echo("login: %s\npassword: %s" % (u, p))
 
-    if get_user_model().objects.filter(username=username).exists():
-        raise click.ClickException("staff account %r exists already: choose another name (or change its "
-                                   "password in the admin, /admin/)" % username)
-    u, p = create_staff(username, password, only_if_none=False, superuser=superuser)
-    click.echo("login: %s\npassword: %s" % (u, p))
+
+@server_group.command("unlock")
+@click.argument("username")
+@click.pass_context
+def unlock_cmd(ctx, username):
+    """Lift a failed-login lockout of an account."""
+    _prep(ctx)
+    n = unlock(username)
+    click.echo("%s: %d failed-login record(s) removed" % (username, n))
 
 
 @server_group.command("community")
@@ -308,6 +392,9 @@ def device_cmd(ctx, device_id, community, gate, direction, url):
         fragment = add_device(device_id, community, gate, direction, server_url=url)
     except ValidationError as e:
         raise click.ClickException("device %s not registered: %s" % (device_id, _invalid(e))) from None
+    from . import audit
+
+    audit.record(None, "device_add", community, device_id, "cli: %s %s" % (gate, direction))
     click.echo(json.dumps(fragment, indent=2))
 
 

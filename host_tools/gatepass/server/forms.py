@@ -74,3 +74,10 @@ class PassForm(forms.Form):
         if d.get("role") == 0 and not d.get("building"):
             raise forms.ValidationError(_("a resident pass needs a home unit (building)"))
         return d
+
+
+class MemberForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", label="user name",
+                                error_messages={"invalid": "letters, digits and @.+-_ only"})
+    role = forms.ChoiceField(choices=[("viewer", "viewer"), ("operator", "operator"), ("admin", "admin")],
+                             initial="viewer")

@@ -616,3 +616,96 @@ class StaffPreference(models.Model):
 
     def __str__(self):
         return "%s: %s" % (self.user, self.language or "-")
+
+# ------------------------------------------------------------------ staff access and audit
+
+ROLE_VIEWER, ROLE_OPERATOR, ROLE_ADMIN = "viewer", "operator", "admin"
+STAFF_ROLE_CHOICES = [(ROLE_VIEWER, _("viewer")), (ROLE_OPERATOR, _("operator")), (ROLE_ADMIN, _("admin"))]
+
+
+class Membership(models.Model):
+    """A staff account's role in one community (server/access.py says what each role may do).
+    Superusers are the only accounts that see every community."""
+
+    user = models.ForeignKey(dj_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships",
+                             verbose_name=_("user"))
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="memberships",
+                                  verbose_name=_("community"))
+    role = models.CharField(_("role"), max_length=16, choices=STAFF_ROLE_CHOICES, default=ROLE_VIEWER)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["community", "user"]
+        verbose_name = _("staff membership")
+        verbose_name_plural = _("staff memberships")
+        constraints = [models.UniqueConstraint(fields=["user", "community"], name="membership_unique")]
+
+    def __str__(self):
+        return "%s: %s in %s" % (self.user, self.role, self.community_id)
+
+
+class AppendOnlyError(Exception):
+    """Audit entries are never changed or deleted through the application."""
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("the audit log is append-only")
+
+    def delete(self):
+        raise AppendOnlyError("the audit log is append-only")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("the audit log is append-only")
+
+
+AUDIT_ACTIONS = [
+    ("mode", _("mode and threshold")), ("quarantine_add", _("quarantine added")),
+    ("quarantine_lift", _("quarantine lifted")), ("pass_issue", _("pass issued")), ("pass_revoke", _("pass revoked")),
+    ("alert_ack", _("alert acknowledged")), ("device_add", _("device registered")),
+    ("device_change", _("device changed")), ("device_delete", _("device deleted")),
+    ("device_command", _("command to a gate")), ("member_add", _("staff role given")),
+    ("member_change", _("staff role changed")), ("member_remove", _("staff role removed")),
+    ("member_delete", _("staff role removed")), ("staff_add", _("staff account created")),
+    ("staff_change", _("staff account changed")), ("community_add", _("community added")),
+    ("community_change", _("community changed")), ("community_delete", _("community deleted")),
+    ("issuerkey_add", _("issuer key added")), ("issuerkey_change", _("issuer key changed")),
+    ("issuerkey_delete", _("issuer key deleted")), ("pass_add", _("pass added")), ("pass_change", _("pass changed")),
+    ("pass_delete", _("pass deleted")), ("quarantine_change", _("quarantine changed")),
+    ("quarantine_delete", _("quarantine deleted")), ("alert_add", _("alert added")),
+    ("alert_change", _("alert changed")), ("alert_delete", _("alert deleted")),
+]
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when, from which address (server/audit.py writes them). Plain
+    columns, no foreign keys: an entry outlives the account and the community it names,
+    and no cascade can touch it."""
+
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    actor = models.CharField(_("who"), max_length=150, help_text=_("user name, or cli:<os user> for server commands"))
+    actor_id = models.BigIntegerField(_("account number"), null=True, blank=True)
+    community_id = models.CharField(_("community"), max_length=32, blank=True, db_index=True)
+    action = models.CharField(_("action"), max_length=32, choices=AUDIT_ACTIONS)
+    target = models.CharField(_("what"), max_length=200, blank=True)
+    detail = models.TextField(_("details"), blank=True)
+    remote_addr = models.CharField(_("address"), max_length=64, blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("the audit log is append-only")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("the audit log is append-only")
+
+    def __str__(self):
+        return "%s %s %s %s" % (self.at, self.actor, self.action, self.target)

@@ -6,7 +6,16 @@ DATABASE_URL        postgresql://user:pass@host:port/name[?host=/socket/dir&sslm
                     (default: sqlite in GATEPASS_HOME/gatepass.sqlite3)
 GATEPASS_SECRET_KEY Django secret key (default: generated once into GATEPASS_HOME)
 GATEPASS_DEBUG      1 for Django debug pages (never on a reachable server)
-GATEPASS_ALLOWED_HOSTS  comma-separated (default *: gates reach the server by LAN address)
+GATEPASS_ALLOWED_HOSTS  comma-separated host names the server answers to (default: loopback
+                    only; GATEPASS_PUBLIC_URL's host is always added)
+GATEPASS_PUBLIC_URL the URL gates use (https://gate.example.org): put into the config
+                    fragments the staff API answers; https:// turns on Secure cookies + HSTS
+GATEPASS_HTTPS      1: staff reach the server over https (default: GATEPASS_PUBLIC_URL is https)
+GATEPASS_HSTS_SECONDS   Strict-Transport-Security max-age when https (default 31536000; 0 = off)
+GATEPASS_PROXY_HOPS N: behind N reverse proxies of your own: trust X-Forwarded-Proto (https)
+                    and take the client address from X-Forwarded-For (default 0: never)
+GATEPASS_LOGIN_FAILURES  failed logins (per user name and address) before the lockout (default 10)
+GATEPASS_LOCKOUT_MINUTES how long a lockout lasts (default 15)
 GATEPASS_TIME_ZONE  IANA name of the community's clock, e.g. Asia/Shanghai: "today" on the
                     staff pages and every time shown there (default UTC; the pages
                     always name the zone they show)
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,7 +97,40 @@ def _secret_key() -> str:
 
 DEBUG = os.environ.get("GATEPASS_DEBUG", "") in ("1", "true", "yes")
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("GATEPASS_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+
+
+def deployment(env) -> dict:
+    """Host, cookie, HSTS and proxy settings from the environment (a mapping), safe by
+    default: loopback hosts only, plain http allowed for the loopback demo and tests;
+    https (GATEPASS_PUBLIC_URL https://... or GATEPASS_HTTPS=1) turns on Secure cookies
+    and HSTS; X-Forwarded-* headers only with GATEPASS_PROXY_HOPS (never by default:
+    anyone can send them)."""
+    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    extra = [h.strip() for h in env.get("GATEPASS_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    public = env.get("GATEPASS_PUBLIC_URL", "").strip().rstrip("/")
+    if public and not public.startswith(("https://", "http://")):
+        raise ValueError("GATEPASS_PUBLIC_URL must start with https:// or http://: %r" % public)
+    pub_host = urlsplit(public).hostname if public else None
+    for h in extra + ([pub_host] if pub_host else []):
+        if h not in hosts:
+            hosts.append(h)
+    https = env.get("GATEPASS_HTTPS", "").lower() in ("1", "true", "yes") or public.startswith("https://")
+    hsts = int(env.get("GATEPASS_HSTS_SECONDS", "31536000")) if https else 0
+    hops = int(env.get("GATEPASS_PROXY_HOPS", "0") or 0)
+    return {
+        "ALLOWED_HOSTS": hosts,
+        "GATEPASS_PUBLIC_URL": public or None,
+        "SESSION_COOKIE_SECURE": https,
+        "CSRF_COOKIE_SECURE": https,
+        "SECURE_HSTS_SECONDS": hsts,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https") if hops else None,
+        "GATEPASS_PROXY_HOPS": hops,
+        "CSRF_TRUSTED_ORIGINS": [public] if public else [],
+    }
+
+
+globals().update(deployment(os.environ))
 _CONN_MAX_AGE = int(os.environ.get("GATEPASS_CONN_MAX_AGE", "0"))
 
 if os.environ.get("DATABASE_URL"):
@@ -97,13 +140,14 @@ else:
     DATABASES = {"default": sqlite_database(HOME / "gatepass.sqlite3")}
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "gatepass.server.apps.GatepassAdminConfig",  # django.contrib.admin, superusers only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "gatepass.server.apps.GatepassConfig",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -118,6 +162,8 @@ MIDDLEWARE = [
     "gatepass.server.language.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # failed-login lockout on every login path (/login/, /admin/, staff API Basic auth)
+    "axes.middleware.AxesMiddleware",
     # signs device API answers (X-Gatepass-Signature bound to the request's signature)
     "gatepass.server.deviceauth.ResponseSigningMiddleware",
 ]
@@ -146,6 +192,18 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# django-axes: every HTTP login path authenticates with the request, so every one is
+# counted and locked (staffauth.py); the lockout is per (user name, address)
+AUTHENTICATION_BACKENDS = ["gatepass.server.staffauth.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("GATEPASS_LOGIN_FAILURES", "10"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("GATEPASS_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "gatepass.server.staffauth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "gatepass.server.audit.client_addr"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_ENABLE_ADMIN = False  # lockouts: `gatepass server unlock NAME`, and the gatepass.auth log
 
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 LANGUAGE_CODE = os.environ.get("GATEPASS_LANGUAGE", "zh-hans").strip().lower()

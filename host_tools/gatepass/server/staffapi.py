@@ -1,9 +1,14 @@
 """The staff API (django-ninja): remote device registration for `gatepass provision --register`.
 
 Mounted at /api/staff/v1/ (OpenAPI document at /api/staff/v1/openapi.json). HTTP Basic
-with a Django staff account (active, is_staff): a technician at the gate has a laptop and
-the server URL, not the server's database. Kept apart from the device API (own NinjaAPI,
-own auth): device requests stay HMAC-only.
+with an active account that is admin of the community it registers into (access.py;
+superusers everywhere): a technician at the gate has a laptop and the server URL, not the
+server's database. Kept apart from the device API (own NinjaAPI, own auth): device
+requests stay HMAC-only. Failed logins count towards the lockout (staffauth.py).
+
+Requests must say `Content-Type: application/json` (a cross-site page can only send
+text/plain or form bodies without a preflight). The device secret is made here and
+answered once; the fragment's server URL is GATEPASS_PUBLIC_URL, never the Host header.
 
 Basic auth sends the password on every request: use it over https (`--ca`).
 """
@@ -16,12 +21,13 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.conf import settings
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security.http import DecodeError, HttpBasicAuth
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from . import apierrors, dblock
+from . import access, apierrors, audit, dblock
 from .apierrors import ApiError as _Err
 from .apierrors import ErrorOut
 from .apierrors import error as _error
@@ -32,9 +38,16 @@ REALM = 'Basic realm="gatepass staff", charset="UTF-8"'
 
 
 class StaffBasicAuth(HttpBasicAuth):
-    """HTTP Basic with a Django account that is active and staff."""
+    """HTTP Basic with an active Django account (its role is checked per community)."""
 
     def __call__(self, request: HttpRequest):
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # bodies are JSON and say so: text/plain and form bodies (what a cross-site page
+            # can send without a CORS preflight, with the browser's cached Basic
+            # credentials) are refused before anything is parsed or authenticated
+            ctype = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                raise UnsupportedMediaType(ctype)
         value = request.headers.get(self.header)
         try:
             if not value:
@@ -48,12 +61,16 @@ class StaffBasicAuth(HttpBasicAuth):
 
     def authenticate(self, request: HttpRequest, username: str, password: str):
         user = authenticate(request, username=username, password=password)
-        if user is None or not user.is_active or not user.is_staff:
+        if user is None or not user.is_active or not access.communities_of(user).exists():
             log.warning("staff API request rejected: %s user=%r path=%s addr=%s",
-                        "bad_credentials" if user is None else "not_staff", _printable(username, 64),
+                        "bad_credentials" if user is None else "no_community", _printable(username, 64),
                         _printable(request.path, 200), _addr(request))
             return None
         return user
+
+
+class UnsupportedMediaType(Exception):
+    pass
 
 
 api = NinjaAPI(
@@ -78,26 +95,25 @@ class ServerOut(Schema):
 
 
 class DeviceIn(Schema):
+    # unknown fields are refused (422): the secret and the server URL are not the caller's choice
+    model_config = ConfigDict(extra="forbid")
+
     device_id: str = Field(min_length=1, max_length=32, pattern=r"^[\x21-\x7e]+$",
                            description="printable ASCII, no spaces")
     community: str = Field(min_length=1, max_length=32)
     gate: str = Field(min_length=1, max_length=64, description="gate name shown on the board")
     direction: Literal["in", "out"]
-    secret: str | None = Field(None, min_length=32, max_length=128, pattern=r"^[0-9a-fA-F]+$",
-                               description="hex HMAC key (>= 16 bytes); default: 32 new random bytes")
-    server_url: str | None = Field(None, max_length=200, pattern=r"^https?://",
-                                   description="server URL for the fragment; default: this request's")
 
 
 class FragmentOut(Schema):
     device_id: str
-    secret: str
+    secret: str = Field(description="hex HMAC key, 32 random bytes made by the server: shown only in this answer")
     community: str
     gate: str
     direction: str
     bundle_keys: list[KeyOut]
     issuer_keys: list[KeyOut]
-    server: ServerOut | None = None
+    server: ServerOut | None = Field(None, description="GATEPASS_PUBLIC_URL of the server, when configured")
 
 
 @api.exception_handler(AuthenticationError)
@@ -105,6 +121,11 @@ def _unauthorized(request, exc):
     resp = _error(401, "unauthorized", "staff login required (HTTP Basic, active staff account)")
     resp["WWW-Authenticate"] = REALM
     return resp
+
+
+@api.exception_handler(UnsupportedMediaType)
+def _media_type(request, exc):
+    return _error(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
 
 
 @api.exception_handler(ValidationError)
@@ -119,7 +140,8 @@ def _invalid(request, exc: ValidationError):
 apierrors.install(api)
 
 
-_ERRORS = {401: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 415: ErrorOut, 422: ErrorOut,
+           429: ErrorOut}
 
 
 @api.post("/devices", response={201: FragmentOut, **_ERRORS},
@@ -128,21 +150,27 @@ def register_device(request, payload: DeviceIn):
     from . import cli
     from .models import Community, Device
 
-    server_url = payload.server_url or request.build_absolute_uri("/").rstrip("/")
+    # a community the account does not belong to does not exist for it
+    if (access.role_of(request.auth, payload.community) is None
+            or not Community.objects.filter(pk=payload.community).exists()):
+        raise _Err(404, "unknown_community", "community %r does not exist" % payload.community)
+    if not access.has_role(request.auth, payload.community, access.ADMIN):
+        raise _Err(403, "forbidden", "registering devices needs the admin role in %r" % payload.community)
+    server_url = getattr(settings, "GATEPASS_PUBLIC_URL", None)
     with dblock.writer(), transaction.atomic():
-        if not Community.objects.filter(pk=payload.community).exists():
-            raise _Err(404, "unknown_community", "community %r does not exist" % payload.community)
         if Device.objects.filter(pk=payload.device_id).exists():
             raise _Err(409, "device_exists", "device %r is already registered: pick another id, or "
                        "provision with the fragment of the first registration" % payload.device_id)
         try:
             frag = cli.add_device(payload.device_id, payload.community, payload.gate, payload.direction,
-                                  secret=payload.secret, server_url=server_url)
+                                  server_url=server_url)
         except DjangoValidationError as e:
             msgs = getattr(e, "message_dict", None) or {"device": e.messages}
             raise _Err(422, "invalid", "; ".join("%s: %s" % (k, " ".join(v)) for k, v in msgs.items())) from None
         except IntegrityError:  # a concurrent registration of the same id
             raise _Err(409, "device_exists", "device %r is already registered" % payload.device_id) from None
+        audit.record(request, "device_add", payload.community, payload.device_id,
+                     "staff API: %s %s" % (payload.gate, payload.direction))
     log.info("device %s registered by staff %s from %s", payload.device_id, request.auth.get_username(),
              _addr(request))
     return Status(201, frag)

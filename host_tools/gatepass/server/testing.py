@@ -331,11 +331,21 @@ def _main(argv: list[str]) -> int:
 
 
 def _seed(spec: dict) -> dict:
+    """spec: {"community": id, "name": text, "devices": [[id, gate, dir], ...],
+    "more": [{"community": id, "devices": [...]}, ...] (further communities),
+    "staff": [[username, community, role], ...] (accounts with a random password)}."""
     from . import bundlesvc, cli
 
     c = cli.add_community(spec["community"], spec.get("name", spec["community"]))
     devices = {d[0]: cli.add_device(d[0], c.id, d[1], d[2]) for d in spec.get("devices", [])}
-    return {"community": c.id, "bundle_key": bundlesvc.bundle_public(c), "devices": devices}
+    for more in spec.get("more", []):
+        o = cli.add_community(more["community"], more.get("name", more["community"]))
+        devices.update({d[0]: cli.add_device(d[0], o.id, d[1], d[2]) for d in more.get("devices", [])})
+    staff = {}
+    for name, community, role in spec.get("staff", []):
+        _, password, _ = cli.add_staff(name, community, role)
+        staff[name] = password
+    return {"community": c.id, "bundle_key": bundlesvc.bundle_public(c), "devices": devices, "staff": staff}
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ staff = [
     path("passes/", views.passes, name="passes"),
     path("passes/<int:pk>/card", views.pass_card, name="pass_card"),
     path("passes/<int:pk>/revoke", views.pass_revoke, name="pass_revoke"),
+    path("members/", views.members, name="members"),
+    path("audit/", views.audit_log, name="audit"),
 ]
 
 urlpatterns = [

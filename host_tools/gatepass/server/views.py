@@ -1,8 +1,9 @@
 """Staff pages: board, alerts, event search + CSV, device health, rules, passes.
 
 Plain server-rendered templates, no JavaScript; pages that must stay live refresh
-themselves (meta refresh). Every page needs a login; changing rules or passes needs a
-staff account (is_staff).
+themselves (meta refresh). Every page needs a login and a role in the community it shows
+(access.py: viewer reads, operator acts on alerts and passes, admin changes rules and
+members); an object of a community the account does not belong to is a 404.
 """
 from __future__ import annotations
 
@@ -11,25 +12,24 @@ import datetime as dt
 import secrets
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, user_passes_test
+from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
 
 from ..mp.fw import roles
-from . import bundlesvc, forms, health, labels, remote
+from . import access, audit, bundlesvc, forms, health, labels, remote
 from .ingest import reasons, record
 from .models import (MODE_CHOICES, Alert, AuthFailure, Community, DailyCount, Device, Event, Gap, Pass, Person,
                      RemoteCommand,
                      Quarantine, Unit)
 
-staff_required = user_passes_test(lambda u: u.is_active and u.is_staff)
+ROLE_NAMES = roles.NAMES
 PAGE = 100
 ONLINE_S = health.OFFLINE_S  # a device not heard from for this long shows as offline
 
@@ -55,26 +55,46 @@ def _alert_reason(e) -> str:
 
 
 def community_for(request) -> Community | None:
-    cid = request.GET.get("c") or request.session.get("community")
-    c = Community.objects.filter(pk=cid).first() if cid else None
-    if c is None:
-        c = Community.objects.order_by("created_at", "id").first()
-    if c is not None:
+    """The community a page shows: `?c=` (only one the account belongs to: else 404), the
+    one chosen before in this session, or the account's first."""
+    mine = access.communities_of(request.user)
+    cid = request.GET.get("c")
+    if cid:
+        c = mine.filter(pk=cid).first()
+        if c is None:
+            raise Http404("no such community")
+    else:
+        sid = request.session.get("community")
+        c = mine.filter(pk=sid).first() if sid else None
+        if c is None:
+            c = mine.order_by("created_at", "id").first()
+    if c is not None and request.session.get("community") != c.pk:
         request.session["community"] = c.pk
     return c
 
 
 def _ctx(request, c, **kw):
     kw["community"] = c
-    kw["communities"] = Community.objects.only("id", "name").order_by("id")
+    kw["communities"] = access.communities_of(request.user).only("id", "name").order_by("id")
     if c is not None:
         health.check_offline(c.pk)  # a silent gate becomes an alert on any staff page
     kw["open_alerts"] = Alert.objects.filter(device__community=c, acknowledged_at__isnull=True).count() if c else 0
+    kw["role"] = access.role_of(request.user, c.pk) if c else None
+    kw["can_operate"] = c is not None and access.has_role(request.user, c.pk, access.OPERATOR)
+    kw["can_admin"] = c is not None and access.has_role(request.user, c.pk, access.ADMIN)
     return kw
 
 
 def _no_community(request):
-    return render(request, "gatepass/empty.html", _ctx(request, None))
+    # an account of no community sees nothing (403); a superuser on an empty server: how to start
+    status = 200 if request.user.is_superuser else 403
+    return render(request, "gatepass/empty.html", _ctx(request, None), status=status)
+
+
+def _post_only(request):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    return None
 
 
 def day_bounds(day: dt.date | None = None):
@@ -150,7 +170,7 @@ def alerts(request):
     for a in rows:
         if a.event is not None:
             pids.add(a.event.pid)
-    passes = {p.pid: p for p in Pass.objects.filter(pid__in=pids).select_related("person")}
+    passes = {p.pid: p for p in Pass.objects.filter(community=c, pid__in=pids).select_related("person")}
     for a in rows:
         e = a.event
         if e is None:  # raised by the server itself: a gate that stopped sending heartbeats
@@ -164,13 +184,18 @@ def alerts(request):
 
 
 @login_required
-@require_POST
 def alert_ack(request, pk: int):
-    a = get_object_or_404(Alert, pk=pk)
+    a = get_object_or_404(Alert.objects.select_related("device"), pk=pk)
+    access.require(request.user, a.device.community_id, access.OPERATOR)
+    refused = _post_only(request)
+    if refused:
+        return refused
     if a.acknowledged_at is None:
         a.acknowledged_at = timezone.now()
         a.acknowledged_by = request.user
         a.save(update_fields=["acknowledged_at", "acknowledged_by"])
+        audit.record(request, "alert_ack", a.device.community_id, a.device_id,
+                     "%s %s (alert %d)" % (a.kind, a.at.isoformat(), a.pk))
     return redirect("gatepass:alerts")
 
 
@@ -285,7 +310,8 @@ def devices(request):
             "bundle_current": d.bundle_version == version,
             "gaps": Gap.objects.filter(device=d).count(),
         })
-    failures = AuthFailure.objects.order_by("-at")[:50]
+    # only this community's devices (unknown device ids: superusers, in the admin)
+    failures = AuthFailure.objects.filter(device_id__in=[r["d"].id for r in rows]).order_by("-at")[:50]
     commands = RemoteCommand.objects.filter(device__community=c).select_related("device", "created_by")[:30]
     return render(request, "gatepass/devices.html", _ctx(
         request, c, rows=rows, failures=failures, bundle_version=version, refresh=30, commands=commands,
@@ -296,21 +322,19 @@ COMMAND_TEXT = labels.COMMAND_TEXT
 
 
 @login_required
-@require_POST
 def device_command(request, pk: str):
-    """A remote command for one gate of the current community (staff accounts only)."""
-    c = community_for(request)
+    """A remote command for one gate (operators of the gate's community: acting at the gate)."""
     d = get_object_or_404(Device, pk=pk)
-    if not request.user.is_staff:
-        messages.error(request, _("Only staff accounts may send commands to gates."))
-        return redirect("gatepass:devices")
-    if c is None or d.community_id != c.pk:
-        raise Http404("no such device in this community")
+    access.require(request.user, d.community_id, access.OPERATOR)
+    refused = _post_only(request)
+    if refused:
+        return refused
     kind = request.POST.get("kind", "")
     if kind not in RemoteCommand.KINDS:
         messages.error(request, _("Unknown command."))
         return redirect("gatepass:devices")
     cmd = remote.issue(d, kind, request.user)
+    audit.record(request, "device_command", d.community_id, d.pk, "%s (command %d)" % (kind, cmd.seq))
     messages.success(request, _("%(gate)s: %(what)s (command %(seq)d) goes out with the gate's next heartbeat, "
                                 "within %(ttl)d s or dropped.") % {
         "gate": d.gate, "what": labels.command_text(kind), "seq": cmd.seq, "ttl": remote.TTL_S})
@@ -326,15 +350,16 @@ def rules(request):
     mode_form = forms.ModeForm(initial={"mode": c.mode, "threshold": c.threshold_cc / 100})
     q_form = forms.QuarantineForm()
     if request.method == "POST":
-        if not request.user.is_staff:
-            messages.error(request, _("Only staff accounts may change the rules."))
-            return redirect("gatepass:rules")
+        access.require(request.user, c.pk, access.ADMIN)
         if "set_mode" in request.POST:
             mode_form = forms.ModeForm(request.POST)
             if mode_form.is_valid():
+                before = "%s %.2f" % (c.mode_name, c.threshold_c)
                 c.mode = int(mode_form.cleaned_data["mode"])
                 c.threshold_cc = int(round(mode_form.cleaned_data["threshold"] * 100))
                 c.save()
+                audit.record(request, "mode", c.pk, c.pk, "%s -> %s %.2f (bundle v%d)" % (
+                    before, c.mode_name, c.threshold_c, c.bundle_version))
                 messages.success(request, _("Mode %(mode)s, threshold %(threshold)s °C: bundle version %(version)d.") % {
                     "mode": c.mode_name, "threshold": number_format(c.threshold_c, 2), "version": c.bundle_version})
                 return redirect("gatepass:rules")
@@ -348,6 +373,8 @@ def rules(request):
                                end=start + dt.timedelta(days=d["days"]), note=d["note"])
                 q.full_clean()
                 q.save()
+                audit.record(request, "quarantine_add", c.pk, "%d-%d-%d" % (q.building, q.entrance, q.room), "until %s%s" % (
+                    q.end.isoformat(), (": " + q.note) if q.note else ""))
                 messages.success(request, _("Quarantine of %(unit)s until %(end)s.") % {
                     "unit": q.unit_text, "end": date_format(timezone.localtime(q.end), "SHORT_DATETIME_FORMAT")})
                 return redirect("gatepass:rules")
@@ -361,14 +388,17 @@ def rules(request):
 
 
 @login_required
-@staff_required
-@require_POST
 def quarantine_lift(request, pk: int):
     q = get_object_or_404(Quarantine, pk=pk)
+    access.require(request.user, q.community_id, access.ADMIN)
+    refused = _post_only(request)
+    if refused:
+        return refused
     now = timezone.now()
     if q.end > now:
         q.end = max(now, q.start)
         q.save()
+        audit.record(request, "quarantine_lift", q.community_id, "%d-%d-%d" % (q.building, q.entrance, q.room), "quarantine %d" % q.pk)
         messages.success(request, _("Quarantine of %(unit)s lifted.") % {"unit": q.unit_text})
     return redirect("gatepass:rules")
 
@@ -384,9 +414,7 @@ def passes(request):
         qs = qs.filter(Q(person__name__icontains=term) | Q(cti__startswith=term.lower()) | Q(label__icontains=term))
     form = forms.PassForm()
     if request.method == "POST":
-        if not request.user.is_staff:
-            messages.error(request, _("Only staff accounts may issue passes."))
-            return redirect("gatepass:passes")
+        access.require(request.user, c.pk, access.OPERATOR)
         form = forms.PassForm(request.POST)
         if form.is_valid():
             try:
@@ -394,6 +422,8 @@ def passes(request):
             except ValueError as e:
                 form.add_error(None, str(e))
             else:
+                audit.record(request, "pass_issue", c.pk, p.cti, "role %s, unit %s, until %s" % (
+                    role_name(p.role), p.unit_text, p.exp.date().isoformat()))
                 messages.success(request, _("Pass %(id)s issued.") % {"id": p.cti})
                 return redirect("gatepass:pass_card", pk=p.pk)
     return render(request, "gatepass/passes.html", _ctx(request, c, passes=qs[:200], form=form, term=term))
@@ -429,6 +459,8 @@ def issue_pass(c: Community, name: str, phone: str = "", role: int = 0, building
 @login_required
 def pass_card(request, pk: int):
     p = get_object_or_404(Pass.objects.select_related("person", "community"), pk=pk)
+    # the card's QR text opens that community's gates: operators print it, nobody else
+    access.require(request.user, p.community_id, access.OPERATOR)
     svg = ""
     if p.text:
         from gatepass.issuing import qr
@@ -439,14 +471,80 @@ def pass_card(request, pk: int):
 
 
 @login_required
-@staff_required
-@require_POST
 def pass_revoke(request, pk: int):
     p = get_object_or_404(Pass, pk=pk)
+    access.require(request.user, p.community_id, access.OPERATOR)
+    refused = _post_only(request)
+    if refused:
+        return refused
     if not p.revoked:
         p.revoked = True
         p.revoked_reason = request.POST.get("reason", "")[:200]
         p.save()
+        audit.record(request, "pass_revoke", p.community_id, p.cti, p.revoked_reason)
         messages.success(request, _("Pass %(id)s revoked: gates get it with bundle version %(version)d.") % {
             "id": p.cti, "version": Community.objects.get(pk=p.community_id).bundle_version})
     return HttpResponseRedirect(reverse("gatepass:passes"))
+
+
+@login_required
+def audit_log(request):
+    """The community's audit trail (admins): who changed what, when, from where."""
+    from .models import AuditEntry
+
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    access.require(request.user, c.pk, access.ADMIN)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    chunk = list(AuditEntry.objects.filter(community_id=c.pk)[(page - 1) * PAGE: page * PAGE + 1])
+    return render(request, "gatepass/audit.html", _ctx(
+        request, c, entries=chunk[:PAGE], page=page, has_next=len(chunk) > PAGE))
+
+
+@login_required
+def members(request):
+    """The community's staff accounts and their roles (admins add, change, remove)."""
+    from django.contrib.auth import get_user_model
+
+    from .models import Membership
+
+    c = community_for(request)
+    if c is None:
+        return _no_community(request)
+    access.require(request.user, c.pk, access.ADMIN)
+    form = forms.MemberForm()
+    if request.method == "POST":
+        if "remove" in request.POST:
+            m = get_object_or_404(Membership, pk=request.POST.get("remove", "0") or "0", community=c)
+            name = m.user.get_username()
+            m.delete()
+            audit.record(request, "member_remove", c.pk, name, "was %s" % m.role)
+            messages.success(request, "%s no longer belongs to %s." % (name, c.name))
+            return redirect("gatepass:members")
+        form = forms.MemberForm(request.POST)
+        if form.is_valid():
+            User = get_user_model()
+            name, role = form.cleaned_data["username"], form.cleaned_data["role"]
+            user = User.objects.filter(username=name).first()
+            password = None
+            if user is None:
+                password = secrets.token_urlsafe(12)
+                user = User.objects.create_user(username=name, password=password)
+                audit.record(request, "staff_add", c.pk, name, "new account")
+            before = access.role_of(user, c.pk) if not user.is_superuser else None
+            m, created = access.add_member(user, c.pk, role)
+            if created or before != role:
+                audit.record(request, "member_add" if created else "member_change", c.pk, name,
+                             role if created else "%s -> %s" % (before, role))
+            if password:
+                messages.success(request, "Account %s created with the role %s; its password (shown once): %s"
+                                 % (name, role, password))
+            else:
+                messages.success(request, "%s is %s of %s." % (name, role, c.name))
+            return redirect("gatepass:members")
+    rows = Membership.objects.filter(community=c).select_related("user").order_by("user__username")
+    return render(request, "gatepass/members.html", _ctx(request, c, members=rows, form=form))

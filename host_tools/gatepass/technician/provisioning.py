@@ -206,12 +206,13 @@ def unavailable() -> RegistrationUnavailable:
         "--community C --gate G --direction D` and provision with --fragment of its output.")
 
 
-def register_device(device_id: str, community: str, gate: str, direction: str, secret: str,
+def register_device(device_id: str, community: str, gate: str, direction: str,
                     server_url: str | None = None, db: str | None = None,
                     home: str | None = None, staff_user: str | None = None,
                     staff_password: str | None = None, ca_file: str | None = None) -> dict:
-    """Register the device (id + secret) with the community server; returns the server's
-    config fragment (trusted issuer and bundle keys of the community).
+    """Register the device with the community server; returns the server's config fragment:
+    the device's secret (made by the server, shown only in this answer) and the trusted
+    issuer and bundle keys of the community.
 
     With a database (db/home, or GATEPASS_HOME/DATABASE_URL on the server machine) this
     calls gatepass.server.cli.add_device directly; otherwise it POSTs to the server's staff
@@ -221,17 +222,21 @@ def register_device(device_id: str, community: str, gate: str, direction: str, s
             raise unavailable()
         return register_over_http(server_url, staff_user, staff_password or "", ca_file,
                                   {"device_id": device_id, "community": community, "gate": gate,
-                                   "direction": direction, "secret": secret, "server_url": server_url})
+                                   "direction": direction})
     from ..server import cli as server_cli
     from ..server import setup
 
     setup(db=db, home=home)
     server_cli.migrate()
+    from ..server import audit
+
     try:
-        return server_cli.add_device(device_id, community, gate, direction, secret=secret,
-                                     server_url=server_url)
+        frag = server_cli.add_device(device_id, community, gate, direction, server_url=server_url)
     except Exception as e:  # Django's ValidationError / IntegrityError / DoesNotExist
         raise ProvisionError("server refused the registration of %s: %s" % (device_id, e)) from None
+    audit.record(None, "device_add", community, device_id, "provision --register (database): %s %s"
+                 % (gate, direction))
+    return frag
 
 
 def register_over_http(server_url: str, user: str, password: str, ca_file: str | None, body: dict) -> dict:
@@ -257,6 +262,11 @@ def register_over_http(server_url: str, user: str, password: str, ca_file: str |
         if e.code == 401:
             raise ProvisionError("server refused the staff login of %r (wrong password, or not an "
                                  "active staff account): %s" % (user, detail)) from None
+        if e.code == 403:
+            raise ProvisionError("server refused the registration of %s: %s (the account needs the "
+                                 "admin role in the community)" % (did, detail)) from None
+        if e.code == 429:
+            raise ProvisionError("server refused the staff login of %r: %s" % (user, detail)) from None
         if e.code == 404:
             raise ProvisionError("server refused the registration of %s: %s (is %s the community "
                                  "server, with the staff API?)" % (did, detail, server_url)) from None
@@ -279,12 +289,17 @@ def register_over_http(server_url: str, user: str, password: str, ca_file: str |
         frag = json.loads(data)
     except ValueError:
         frag = None
-    want = str(body.get("secret") or "").lower()
-    if (not isinstance(frag, dict) or frag.get("device_id") != did
-            or (want and str(frag.get("secret", "")).lower() != want)):
+    if not isinstance(frag, dict) or frag.get("device_id") != did or not _is_secret(frag.get("secret")):
         raise ProvisionError("server answered the registration of %s with an unexpected body: %r"
                              % (did, data[:200])) from None
     return frag
+
+
+def _is_secret(v) -> bool:
+    try:
+        return isinstance(v, str) and len(bytes.fromhex(v)) >= 16
+    except ValueError:
+        return False
 
 
 def _detail(e) -> str:
@@ -333,6 +348,9 @@ def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret
     config stays. When the server registered the device but the board was not written,
     the config is saved to <device id>.provision.json (0600) for a re-run with --fragment."""
     base = base or {}
+    if register is not None and (secret or keep_secret):
+        raise ProvisionError("--register: the server makes the device's secret (--secret and --keep-secret "
+                             "cannot go with it; a registered device is provisioned again with --fragment)")
     if keep_secret:
         current = read_config(dev)
         if not current or not current.get("secret"):
@@ -349,8 +367,10 @@ def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret
     cfg = build_config(base, secret=secret, board=board, **fields)
     if register is not None:
         frag = register_device(cfg.get("device_id"), cfg.get("community"), cfg.get("gate") or cfg.get("device_id"),
-                               cfg.get("direction"), cfg["secret"], **register)
-        cfg = build_config(cfg, issuer_keys=frag.get("issuer_keys") or (), bundle_keys=frag.get("bundle_keys") or ())
+                               cfg.get("direction"), **register)
+        # the secret the server made (shown once) is the one the board gets
+        cfg = build_config(cfg, secret=frag["secret"], issuer_keys=frag.get("issuer_keys") or (),
+                           bundle_keys=frag.get("bundle_keys") or ())
         say("info", "registered %s on the server" % cfg["device_id"])
     else:
         validate(cfg)
@@ -362,7 +382,7 @@ def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret
         res = write_config(dev, cfg)
     except Exception:
         if register is not None:
-            # the server knows the new secret now: keep it for a re-run with --fragment
+            # the server made and knows the secret now: keep it for a re-run with --fragment
             saved = Path("%s.provision.json" % cfg["device_id"])
             saved.write_text(json.dumps(cfg))
             saved.chmod(0o600)
