@@ -176,7 +176,12 @@ def admin_pages(page, base: str, every: bool = True) -> dict[str, str]:
 
 def visible_text(page) -> str:
     return page.evaluate("""() => {
-        const parts = [document.title, document.body.innerText];
+        // what the audit log recorded is kept as written (data, not page text)
+        const recorded = Array.from(document.querySelectorAll('.recorded'));
+        for (const e of recorded) e.style.display = 'none';
+        const text = document.body.innerText;
+        for (const e of recorded) e.style.display = '';
+        const parts = [document.title, text];
         for (const e of document.querySelectorAll('[placeholder],[title],[aria-label],input[type=submit]'))
             parts.push(e.getAttribute('placeholder') || '', e.getAttribute('title') || '',
                        e.getAttribute('aria-label') || '', e.type === 'submit' ? e.value : '');

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from . import labels
 from .ingest import reasons, record
-from .models import DIRS_CHOICES, MODE_CHOICES, ROLE_CHOICES, Device
+from .models import DIRS_CHOICES, MODE_CHOICES, ROLE_CHOICES, STAFF_ROLE_CHOICES, Device
 
 
 def _kind_choices():
@@ -77,7 +77,6 @@ class PassForm(forms.Form):
 
 
 class MemberForm(forms.Form):
-    username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", label="user name",
-                                error_messages={"invalid": "letters, digits and @.+-_ only"})
-    role = forms.ChoiceField(choices=[("viewer", "viewer"), ("operator", "operator"), ("admin", "admin")],
-                             initial="viewer")
+    username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", label=_("user name"),
+                                error_messages={"invalid": _("letters, digits and @.+-_ only")})
+    role = forms.ChoiceField(label=_("role"), choices=STAFF_ROLE_CHOICES, initial="viewer")
