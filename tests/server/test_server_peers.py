@@ -423,7 +423,11 @@ def test_query_count_does_not_grow_with_the_page(gates):
     b.upload(*[passage(pid(i), now - 100 + i, OUT) for i in range(3, 300)])
     with CaptureQueriesContext(connection) as big:
         a.read(0)
-    assert len(big.captured_queries) == len(small.captured_queries)
+    # deviceauth purges expired request signatures on ~1% of requests: housekeeping, not the page
+    def page_queries(ctx):
+        return [q for q in ctx.captured_queries if "seensignature" not in q["sql"].lower()]
+
+    assert len(page_queries(big)) == len(page_queries(small))
     page_sql = [q["sql"] for q in big.captured_queries if "LIMIT 256" in q["sql"]]
     assert len(page_sql) == 1 and '"device_id" IN' in page_sql[0] and '"id" >' in page_sql[0]
 

@@ -124,7 +124,7 @@ def test_demo_runs_end_to_end(tmp_path):
     t0 = time.perf_counter()
     rc = demo.main(["--out", str(tmp_path)])
     assert rc == 0
-    assert time.perf_counter() - t0 < 60
+    assert time.perf_counter() - t0 < 180  # ~30 s on a quiet 2-core machine; a hang fails
     passes = tmp_path / "passes"
     assert (passes / "cards.pdf").read_bytes().startswith(b"%PDF")
     rows = list(csv.DictReader(open(passes / "passes.csv")))
