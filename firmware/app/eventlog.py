@@ -43,6 +43,15 @@ def _crc(b, n):
     return binascii.crc32(memoryview(b)[0:n])
 
 
+def parse_cursor(b):
+    """The cursor file's fields (acked, dropped, pending-lost first, last) from its 20 bytes,
+    or None when the length or CRC is wrong. The one reader of the format: EventLog and the
+    host's log pull (technician/logpull.py) both use it."""
+    if len(b) != 20 or struct.unpack_from("<I", b, 16)[0] != _crc(b, 16):
+        return None
+    return struct.unpack_from("<IIII", b, 0)
+
+
 def _new_epoch():
     """8 random bytes, never the legacy all-zero epoch: the hardware RNG where the port
     has os.urandom (the ESP32 has), else `random`."""
@@ -120,10 +129,10 @@ class EventLog:
                 n = f.readinto(self._cbuf)
         except OSError:
             return False
-        b = self._cbuf
-        if n != len(b) or struct.unpack_from("<I", b, 16)[0] != _crc(b, 16):
+        c = parse_cursor(self._cbuf) if n == len(self._cbuf) else None
+        if c is None:
             return False
-        a, d, pf, pl, _ = struct.unpack(_CFMT, b)
+        a, d, pf, pl = c
         self._acked = a
         self._dropped = d
         self._pend = (pf, pl) if pl else None

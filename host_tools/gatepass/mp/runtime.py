@@ -28,6 +28,34 @@ sys.path.insert(0, '/fw')
 """
 
 
+class RunCalls:
+    """call() and map() over a runtime's run(code): shared by the wasm and unix bridges."""
+
+    def run(self, code: str, files: dict | None = None) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def call(self, module: str, func: str, *args):
+        """Call module.func(*args) under MicroPython; arguments and result travel by repr."""
+        out = self.run(
+            "import %s as _m\n_r = _m.%s(*%r)\nprint('@@RESULT@@' + repr(_r))\n" % (module, func, tuple(args))
+        )
+        return _parse_result(out)
+
+    def map(self, module: str, func: str, arglist) -> list:
+        """Call module.func over a batch in one run: [("ok", value) | ("err", type, msg)]."""
+        code = (
+            "import %s as _m\n"
+            "_out = []\n"
+            "for _a in %r:\n"
+            "    try:\n"
+            "        _out.append(('ok', _m.%s(*_a)))\n"
+            "    except Exception as _e:\n"
+            "        _out.append(('err', type(_e).__name__, str(_e)))\n"
+            "print('@@RESULT@@' + repr(_out))\n"
+        ) % (module, [tuple(a) for a in arglist], func)
+        return _parse_result(self.run(code))
+
+
 class MicroPythonError(Exception):
     """An exception raised by code running under MicroPython."""
 
@@ -41,7 +69,7 @@ class MicroPythonError(Exception):
         super().__init__("MicroPython raised:\n" + self.traceback + ("\n--- stdout ---\n" + stdout if stdout else ""))
 
 
-class MicroPython:
+class MicroPython(RunCalls):
     """A node process hosting the MicroPython WebAssembly port."""
 
     port = "wasm"
@@ -117,27 +145,6 @@ class MicroPython:
         if reply["error"]:
             raise MicroPythonError(reply["error"], reply["stdout"])
         return reply["stdout"]
-
-    def call(self, module: str, func: str, *args):
-        """Call module.func(*args) under MicroPython; arguments and result travel by repr."""
-        out = self.run(
-            "import %s as _m\n_r = _m.%s(*%r)\nprint('@@RESULT@@' + repr(_r))\n" % (module, func, tuple(args))
-        )
-        return _parse_result(out)
-
-    def map(self, module: str, func: str, arglist) -> list:
-        """Call module.func over a batch in one instance: [("ok", value) | ("err", type, msg)]."""
-        code = (
-            "import %s as _m\n"
-            "_out = []\n"
-            "for _a in %r:\n"
-            "    try:\n"
-            "        _out.append(('ok', _m.%s(*_a)))\n"
-            "    except Exception as _e:\n"
-            "        _out.append(('err', type(_e).__name__, str(_e)))\n"
-            "print('@@RESULT@@' + repr(_out))\n"
-        ) % (module, [tuple(a) for a in arglist], func)
-        return _parse_result(self.run(code))
 
 
 def _parse_result(out: str):

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .runtime import FIRMWARE, SHARED, TESTS_FW, MicroPythonError, _parse_result
+from .runtime import FIRMWARE, SHARED, TESTS_FW, MicroPythonError, RunCalls
 
 DEFAULT_HEAP = "8M"  # as much as the wasm runner gives: plain tests are not memory tests
 
@@ -94,7 +94,7 @@ def _shadow(dest: Path, src: Path) -> None:
         _link(dest / ent.name, ent)
 
 
-class UnixMicroPython:
+class UnixMicroPython(RunCalls):
     """The MicroPython unix port, one fresh process per request."""
 
     port = "unix"
@@ -182,27 +182,6 @@ class UnixMicroPython:
         if proc.returncode != 0:
             raise MicroPythonError(err or "exit status %d" % proc.returncode, out)
         return out
-
-    def call(self, module: str, func: str, *args):
-        """Call module.func(*args) under MicroPython; arguments and result travel by repr."""
-        out = self.run(
-            "import %s as _m\n_r = _m.%s(*%r)\nprint('@@RESULT@@' + repr(_r))\n" % (module, func, tuple(args))
-        )
-        return _parse_result(out)
-
-    def map(self, module: str, func: str, arglist) -> list:
-        """Call module.func over a batch in one process: [("ok", value) | ("err", type, msg)]."""
-        code = (
-            "import %s as _m\n"
-            "_out = []\n"
-            "for _a in %r:\n"
-            "    try:\n"
-            "        _out.append(('ok', _m.%s(*_a)))\n"
-            "    except Exception as _e:\n"
-            "        _out.append(('err', type(_e).__name__, str(_e)))\n"
-            "print('@@RESULT@@' + repr(_out))\n"
-        ) % (module, [tuple(a) for a in arglist], func)
-        return _parse_result(self.run(code))
 
 
 def main(argv: list[str] | None = None) -> int:

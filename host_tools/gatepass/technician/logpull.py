@@ -89,11 +89,10 @@ def pull(dev, log_dir: str = LOG_DIR, progress=None) -> dict[str, bytes]:
 
 
 def parse_cursor(data: bytes) -> dict | None:
-    if len(data) != 20:
+    c = fw("app.eventlog").parse_cursor(data)
+    if c is None:
         return None
-    acked, dropped, pf, pl, crc = struct.unpack("<IIIII", data)
-    if binascii.crc32(data[:16]) != crc:
-        return None
+    acked, dropped, pf, pl = c
     return {"acked": acked, "dropped": dropped, "pending_lost": [pf, pl] if pl else None}
 
 
