@@ -24,9 +24,6 @@ from server_helpers import fever, rec
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("GATEPASS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
-        "--disable-extensions", "--no-first-run"]
 T, IN, OUT, OK = record.F_TIME_TRUSTED, record.F_IN, record.F_OUT, record.F_ALLOWED
 LOCALES = {"zh-hans": "zh-CN", "en": "en-US"}
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
@@ -53,17 +50,6 @@ CODE = re.compile(r"^(?:[A-Z][A-Z0-9_]{2,}|R\d+|k\d+|0x[0-9a-f]+|[0-9a-f]{4,}|v?
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium not installed (Debian: apt-get install chromium; `make test` installs it)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
