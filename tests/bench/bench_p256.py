@@ -195,7 +195,7 @@ def run_on_micropython(code, files, marker, rt=None):
     if own:
         rt = MicroPython()
     try:
-        out = rt.run("sys.path.insert(0, '/bench')\n" + code, files)
+        out = rt.run("import sys\nsys.path.insert(0, '/bench')\n" + code, files)
     finally:
         if own:
             rt.close()

