@@ -8,8 +8,10 @@ SUPPLY = const(3)  # supply / delivery
 SANITATION = const(4)
 PROPERTY = const(5)  # property-management staff
 EMERGENCY = const(6)
+VISITOR = const(7)  # invited by a resident: one entry and one exit inside its window
 
-NAMES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency")
+NAMES = ("resident", "medical", "epidemic", "supply", "sanitation", "property", "emergency",
+         "visitor")
 
 # directions bitmask, in passes and device settings
 IN = const(1)

@@ -29,8 +29,8 @@ LOG_DROP_OLDEST = const(1)  # drop the oldest unuploaded segment, count the drop
 LOG_FULL = ("stop", "drop_oldest")
 
 _ALL_ROLES = (roles.RESIDENT, roles.MEDICAL, roles.EPIDEMIC, roles.SUPPLY, roles.SANITATION,
-              roles.PROPERTY, roles.EMERGENCY)
-_NROLES = const(7)
+              roles.PROPERTY, roles.EMERGENCY, roles.VISITOR)
+_NROLES = const(8)
 
 DEFAULTS = {
     "mode": "prevention",

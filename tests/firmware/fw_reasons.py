@@ -37,5 +37,7 @@ def test_unknown_code_is_named_not_raised():
 def test_role_names():
     assert roles.name(roles.RESIDENT) == "resident"
     assert roles.name(roles.EMERGENCY) == "emergency"
+    assert roles.VISITOR == 7 and roles.name(roles.VISITOR) == "visitor"  # append-only
+    assert roles.NAMES.index("visitor") == 7
     assert roles.name(99) == "role99"
     assert roles.BOTH == roles.IN | roles.OUT

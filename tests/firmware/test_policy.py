@@ -165,7 +165,7 @@ def test_settings_defaults_are_the_documented_ones():
     [
         {"threshold": 34.9}, {"threshold": 40.1}, {"threshold": "37.3"}, {"threshold": True},
         {"mode": "lockdown"}, {"mode": 3}, {"mode": True},
-        {"exempt_roles": [7]}, {"exempt_roles": 1}, {"exempt_roles": [True]},
+        {"exempt_roles": [8]}, {"exempt_roles": 1}, {"exempt_roles": [True]},
         {"passback": "medium"}, {"passback_window_s": -1}, {"passback_window_s": 1.5},
         {"unlock_s": 0}, {"unlock_s": 31}, {"untrusted_time": "maybe"},
         {"comp_k_pm": 600}, {"comp_k_pm": 0.1}, {"comp_k": 0.1},

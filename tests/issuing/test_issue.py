@@ -214,7 +214,7 @@ def test_validity_options():
     (["--role", "resident", "--unit", "3-1-1", "--cti", "0011"], "--cti"),
     (["--role", "resident", "--unit", "3-1-1", "--tz", "Mars/Base"], "--tz"),
     (["--role", "resident", "--unit", "3-1-1", "--out", "x.jpg"], "--out"),
-    (["--role", "visitor", "--unit", "3-1-1"], "--role"),
+    (["--role", "tourist", "--unit", "3-1-1"], "--role"),  # visitor is role 7 now
 ])
 def test_pass_issue_errors_name_the_option(keydir, tmp_path, extra, hint):
     pem, _ = _key_files(keydir)
@@ -363,3 +363,17 @@ def test_batch_warns_per_expired_row_and_strict_issues_nothing(keydir, tmp_path)
             "--strict", ok=False)
     assert r.exit_code == 1 and "1 expired pass(es), none issued" in r.output
     assert not (tmp_path / "b").exists()
+
+
+def test_visitor_role_7_needs_the_inviting_unit_and_validates_on_the_device(keydir):
+    assert iss.parse_role("visitor") == iss.parse_role("访客") == roles.VISITOR == 7
+    assert iss.ROLES_ZH[roles.VISITOR] == "访客"
+    with pytest.raises(iss.PassSpecError, match="inviting unit"):
+        iss.new_spec("greenhill", "visitor", nbf=1_700_000_000, exp=1_700_007_200)
+    pem, pub = _key_files(keydir)
+    r = run("pass", "issue", "--key", str(pem), "--community", "greenhill", "--role", "访客",
+            "--unit", "3-1-1203", "--from", "2026-03-01", "--until", "2026-03-01", "--tz", "+08:00")
+    p = _device_validate(r.stdout.strip(), pub, "greenhill",
+                         int(dt.datetime(2026, 3, 1, 12, tzinfo=CST).timestamp()))
+    assert isinstance(p, passes.Pass), p
+    assert (p.role, p.unit()) == (roles.VISITOR, "3-1-1203")

@@ -25,6 +25,7 @@ from .keys import IssuerKey
 PREFIX = "GP1:"
 # role names: firmware/app/roles.py (one source)
 ROLES = fw_roles.NAMES
+ROLE_VISITOR = fw_roles.VISITOR
 DIR_IN = 1
 DIR_OUT = 2
 DIR_NAMES = {"in": DIR_IN, "out": DIR_OUT}
@@ -57,7 +58,7 @@ class PassSpecError(ValueError):
 
 
 # Chinese names: what cards print, and what rosters may say instead of the English ones
-ROLES_ZH = ("居民", "医护", "防疫", "保供", "环卫", "物业", "应急")
+ROLES_ZH = ("居民", "医护", "防疫", "保供", "环卫", "物业", "应急", "访客")
 ROLE_ALIASES = {
     "居民": 0, "住户": 0, "业主": 0, "租户": 0, "家属": 0,
     "医护": 1, "医护人员": 1, "医生": 1, "护士": 1, "医务": 1, "医务人员": 1,
@@ -66,6 +67,7 @@ ROLE_ALIASES = {
     "环卫": 4, "保洁": 4, "环卫工人": 4,
     "物业": 5, "物业人员": 5, "保安": 5,
     "应急": 6, "消防": 6, "救援": 6, "急救": 6, "公安": 6,
+    "访客": 7, "来访": 7, "来访人员": 7, "访客人员": 7,
 }
 DIRS_ZH = {DIR_IN: "进", DIR_OUT: "出", DIR_IN | DIR_OUT: "进出"}
 
@@ -239,6 +241,9 @@ class PassSpec:
             raise PassSpecError("role", "must be 0..255")
         if self.role == 0 and self.unit == (0, 0, 0):
             raise PassSpecError("unit", "a resident pass needs a home unit")
+        if self.role == ROLE_VISITOR and self.unit == (0, 0, 0):
+            # the inviting unit is registered with every visitor passage (issue 14.3)
+            raise PassSpecError("unit", "a visitor pass needs the inviting unit")
         if len(self.unit) != 3 or not all(0 <= u <= UNIT_MAX for u in self.unit):
             raise PassSpecError("unit", "must be three numbers 0..%d" % UNIT_MAX)
         if not 1 <= self.dirs <= 3:
