@@ -296,6 +296,7 @@ def test_saved_choice_beats_the_browser_language(browser, live, state):
     page = ctx.new_page()
     page.goto(live.url + "/events/")
     assert page.inner_text("h1") == "通行记录"
+    page.click("#menu-toggle")  # on a phone the language choice is in the folded menu
     page.select_option("#language", "en")
     page.click("#set-language")
     page.wait_for_url(live.url + "/events/")
@@ -308,6 +309,7 @@ def test_saved_choice_beats_the_browser_language(browser, live, state):
     assert p2.evaluate("document.documentElement.lang") == "en"
     other.close()
     # back to the browser's language
+    page.click("#menu-toggle")
     page.select_option("#language", "")
     page.click("#set-language")
     page.wait_for_url(live.url + "/events/")
