@@ -30,6 +30,16 @@ NOT_COMMUNITY_DATA = {
 }
 
 
+# a valid body for maple per staff API operation: only the account's community may refuse it
+STAFF_API_BODIES = {
+    "api/staff/v1/devices": {"device_id": "x-in", "community": "maple", "gate": "X", "direction": "in"},
+    "api/staff/v1/roster": {"community": "maple", "content": "5aeT5ZCNLOaIv+WPtyzouqvku70K5YWl5L61LDEtMS0xLOWxheawkQo=",
+                            "commit": True},
+    "api/staff/v1/passes": {"community": "maple", "passes": [{"cti": "ab" * 8, "role": 0, "unit": "1-1-1", "nbf": 0,
+                                                              "exp": 1, "name": "Intruder"}]},
+}
+
+
 def _kind(route: str) -> str | None:
     if route in ("login/", "logout/", "language/"):
         return route[:-1]
@@ -108,13 +118,14 @@ def _client(user):
 
 
 def _state(two):
-    from gatepass.server.models import Alert, Community, Device, Membership, Pass, Quarantine, RemoteCommand
+    from gatepass.server.models import (Alert, Community, Device, Membership, Pass, Person, Quarantine,
+                                        RemoteCommand)
 
     return (RemoteCommand.objects.count(), Alert.objects.get(pk=two["alert"].pk).acknowledged_at, Pass.objects.get(pk=two["pass"].pk).revoked,
             Quarantine.objects.get(pk=two["quarantine"].pk).end, Community.objects.get(pk="maple").mode,
             Community.objects.get(pk="maple").threshold_cc, sorted(Device.objects.values_list("id", flat=True)),
             sorted(Membership.objects.values_list("user__username", "community_id", "role")),
-            Pass.objects.filter(community_id="maple").count())
+            Pass.objects.filter(community_id="maple").count(), Person.objects.count())
 
 
 def _values(two, name):
@@ -152,7 +163,7 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
         url = _url(route, _values(two, pattern.name and _ns(route, pattern)))
         for method in ("get", "post"):
             if route.startswith("api/staff/v1/"):
-                body = json.dumps({"device_id": "x-in", "community": "maple", "gate": "X", "direction": "in"})
+                body = json.dumps(STAFF_API_BODIES.get(route, STAFF_API_BODIES["api/staff/v1/devices"]))
                 if method == "get":
                     r = cl.get(url, headers=_basic(who, PW))
                 else:
@@ -172,7 +183,8 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
     # the staff pages, every pass/alert/quarantine action and the admin were among them
     for must in ("", "alerts/", "alerts/<int:pk>/ack", "events/", "events.csv", "devices/", "rules/",
                  "rules/quarantine/<int:pk>/lift", "passes/", "passes/<int:pk>/card", "passes/<int:pk>/revoke",
-                 "members/", "audit/", "admin/", "api/staff/v1/devices", "devices/<str:pk>/command"):
+                 "members/", "audit/", "admin/", "api/staff/v1/devices", "devices/<str:pk>/command",
+                 "api/staff/v1/roster", "api/staff/v1/passes"):
         assert must in checked, must
 
 

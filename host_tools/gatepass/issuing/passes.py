@@ -21,6 +21,7 @@ from ..mp.fw import roles as fw_roles
 from .cose import ALG_ES256, TAG_SIGN1, sig_structure, sign1  # noqa: F401  (one signer: passes and bundles)
 from .cose import dumps as _dumps
 from .keys import IssuerKey
+from .messages import message
 
 PREFIX = "GP1:"
 # role names: firmware/app/roles.py (one source)
@@ -84,8 +85,7 @@ def parse_role(text: str) -> int:
         return ROLES.index(t)
     if t in ROLE_ALIASES:
         return ROLE_ALIASES[t]
-    raise PassSpecError("role", "unknown role %r (one of: %s; or %s)"
-                        % (text, ", ".join(ROLES), "、".join(ROLES_ZH)))
+    raise PassSpecError("role", message("unknown role %r (one of: %s; or %s)", text, ", ".join(ROLES), "、".join(ROLES_ZH)))
 
 
 _UNIT_ZH = re.compile(r"(\d{1,5})\s*(?:栋|幢|座|号楼|楼)\s*(\d{1,5})\s*单元\s*(\d{1,5})\s*(?:室|号|户)?")
@@ -97,10 +97,10 @@ def parse_unit(text: str) -> tuple[int, int, int]:
     t = _norm(text)
     m = re.fullmatch(r"(\d{1,5})-(\d{1,5})-(\d{1,5})", t) or _UNIT_ZH.fullmatch(t)
     if not m:
-        raise PassSpecError("unit", "%r is not building-entrance-room, e.g. 3-1-1203 or 3栋1单元1203室" % text)
+        raise PassSpecError("unit", message("%r is not building-entrance-room, e.g. 3-1-1203 or 3栋1单元1203室", text))
     unit = tuple(int(g) for g in m.groups())
     if max(unit) > UNIT_MAX:
-        raise PassSpecError("unit", "%r: each part must be 0..%d" % (text, UNIT_MAX))
+        raise PassSpecError("unit", message("%r: each part must be 0..%d", text, UNIT_MAX))
     return unit  # type: ignore[return-value]
 
 
@@ -122,7 +122,7 @@ def parse_dirs(text: str) -> int:
     for part in t.replace("/", ",").replace("，", ",").split(","):
         part = part.strip()
         if part not in DIR_NAMES:
-            raise PassSpecError("dirs", "%r: use in, out or in,out (进, 出, 进出)" % text)
+            raise PassSpecError("dirs", message("%r: use in, out or in,out (进, 出, 进出)", text))
         bits |= DIR_NAMES[part]
     return bits
 
@@ -133,9 +133,9 @@ def dirs_text(bits: int) -> str:
 
 def check_label(label: str) -> str:
     if len(label) > LABEL_MAX:
-        raise PassSpecError("label", "%r is longer than %d characters" % (label, LABEL_MAX))
+        raise PassSpecError("label", message("%r is longer than %d characters", label, LABEL_MAX))
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in label):
-        raise PassSpecError("label", "control characters are not allowed")
+        raise PassSpecError("label", message("control characters are not allowed"))
     return label
 
 
@@ -155,7 +155,7 @@ def parse_tz(text: str | None) -> dt.tzinfo | None:
 
         return zoneinfo.ZoneInfo(text)
     except (ImportError, ValueError, KeyError, OSError):
-        raise PassSpecError("tz", "%r: use local, UTC, an offset like +08:00 or a zone name" % text) from None
+        raise PassSpecError("tz", message("%r: use local, UTC, an offset like +08:00 or a zone name", text)) from None
 
 
 def parse_time(text: str, tz: dt.tzinfo | None = None, end: bool = False) -> int:
@@ -171,7 +171,7 @@ def parse_time(text: str, tz: dt.tzinfo | None = None, end: bool = False) -> int
         else:
             when = dt.datetime.fromisoformat(t[:-1] + "+00:00" if t.endswith("Z") else t)
     except ValueError:
-        raise PassSpecError(field_, "%r is not a date (YYYY-MM-DD) or ISO date-time" % text) from None
+        raise PassSpecError(field_, message("%r is not a date (YYYY-MM-DD) or ISO date-time", text)) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz)  # still naive for tz None: local time
     return int(when.timestamp())
@@ -190,9 +190,9 @@ def validity(
     (inclusive) or date-time (exclusive)."""
     now = int(time.time()) if now is None else now
     if days is not None and until is not None:
-        raise PassSpecError("days", "give either days or until, not both")
+        raise PassSpecError("days", message("give either days or until, not both"))
     if days is not None and not 1 <= days <= 3660:
-        raise PassSpecError("days", "%r: must be 1..3660" % days)
+        raise PassSpecError("days", message("%r: must be 1..3660", days))
     if start:
         nbf = parse_time(start, tz)
     else:
@@ -205,7 +205,7 @@ def validity(
         first = dt.datetime.fromtimestamp(nbf, tz)
         exp = int((first + dt.timedelta(days=30 if days is None else days)).timestamp())
     if exp <= nbf:
-        raise PassSpecError("until", "the pass would end before it starts")
+        raise PassSpecError("until", message("the pass would end before it starts"))
     return nbf, exp
 
 
@@ -234,27 +234,27 @@ class PassSpec:
     def check(self) -> None:
         """Raise PassSpecError unless the device would accept these fields."""
         if not self.community or len(self.community.encode()) > ISS_MAX:
-            raise PassSpecError("community", "must be 1..%d bytes of UTF-8" % ISS_MAX)
+            raise PassSpecError("community", message("must be 1..%d bytes of UTF-8", ISS_MAX))
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in self.community):
-            raise PassSpecError("community", "control characters are not allowed")
+            raise PassSpecError("community", message("control characters are not allowed"))
         if not 0 <= self.role <= 255:
-            raise PassSpecError("role", "must be 0..255")
+            raise PassSpecError("role", message("must be 0..255"))
         if self.role == 0 and self.unit == (0, 0, 0):
-            raise PassSpecError("unit", "a resident pass needs a home unit")
+            raise PassSpecError("unit", message("a resident pass needs a home unit"))
         if self.role == ROLE_VISITOR and self.unit == (0, 0, 0):
             # the inviting unit is registered with every visitor passage (issue 14.3)
-            raise PassSpecError("unit", "a visitor pass needs the inviting unit")
+            raise PassSpecError("unit", message("a visitor pass needs the inviting unit"))
         if len(self.unit) != 3 or not all(0 <= u <= UNIT_MAX for u in self.unit):
-            raise PassSpecError("unit", "must be three numbers 0..%d" % UNIT_MAX)
+            raise PassSpecError("unit", message("must be three numbers 0..%d", UNIT_MAX))
         if not 1 <= self.dirs <= 3:
-            raise PassSpecError("dirs", "must be in, out or in,out")
+            raise PassSpecError("dirs", message("must be in, out or in,out"))
         for name in ("nbf", "exp", "iat"):
             if not 0 <= getattr(self, name) <= TIME_MAX:
-                raise PassSpecError(name, "out of range")
+                raise PassSpecError(name, message("out of range"))
         if self.nbf > self.exp:
-            raise PassSpecError("until", "the pass would end before it starts")
+            raise PassSpecError("until", message("the pass would end before it starts"))
         if not CTI_MIN <= len(self.cti) <= CTI_MAX:
-            raise PassSpecError("cti", "must be %d..%d bytes" % (CTI_MIN, CTI_MAX))
+            raise PassSpecError("cti", message("must be %d..%d bytes", CTI_MIN, CTI_MAX))
         check_label(self.label)
 
     def claims(self) -> dict:
@@ -350,5 +350,5 @@ def encode_pass(key: IssuerKey, spec: PassSpec, payload: bytes | None = None) ->
 def issue(key: IssuerKey, spec: PassSpec) -> IssuedPass:
     p = encode_pass(key, spec)
     if len(p.text) > MAX_TEXT:
-        raise PassSpecError("label", "pass text too long (%d > %d characters)" % (len(p.text), MAX_TEXT))
+        raise PassSpecError("label", message("pass text too long (%d > %d characters)", len(p.text), MAX_TEXT))
     return p

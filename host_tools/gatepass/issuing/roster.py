@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 from .cards import validity_text, write_cards_pdf
 from .keys import IssuerKey
+from .messages import message
 from .passes import (CTI_LEN, IssuedPass, PassSpec, PassSpecError, dirs_text, issue, parse_dirs, parse_role,
                      parse_unit, unit_zh, validity)
 from .qr import write_qr
@@ -116,18 +117,19 @@ def load_roster(
             header = [header_name(c) for c in cells]
             for col in header:
                 if col not in ROSTER_COLUMNS and col not in ROSTER_IGNORED:
-                    problems.append((ln, col or "(empty)", "unknown column (known: %s)" % ", ".join(ROSTER_COLUMNS)))
+                    problems.append((ln, col or "(empty)", message("unknown column (known: %s)",
+                                                            ", ".join(ROSTER_COLUMNS))))
             if "role" not in header:
-                problems.append((ln, "role", "missing column"))
+                problems.append((ln, "role", message("missing column")))
             if len(set(header)) != len(header):
-                problems.append((ln, "header", "duplicate column"))
+                problems.append((ln, "header", message("duplicate column")))
             if problems:
                 break
             continue
         if sheet and len(cells) < len(header):
             cells = cells + [""] * (len(header) - len(cells))  # a spreadsheet row ends early
         if len(cells) != len(header):
-            problems.append((ln, "row", "%d cells, header has %d" % (len(cells), len(header))))
+            problems.append((ln, "row", message("%d cells, header has %d", len(cells), len(header))))
             continue
         rec = {k: v.strip() for k, v in zip(header, cells)}
         for k in ("from", "until"):
@@ -141,7 +143,7 @@ def load_roster(
             unit = parse_unit(unit_s) if unit_s else (0, 0, 0)
             row_days = rec.get("days") or None
             if row_days is not None and not row_days.isdigit():
-                raise PassSpecError("days", "%r is not a whole number of days" % row_days)
+                raise PassSpecError("days", message("%r is not a whole number of days", row_days))
             row_until = rec.get("until") or None
             row_start = rec.get("from") or None
             if row_days is None and row_until is None:
@@ -167,7 +169,7 @@ def load_roster(
         extra = {k: rec[k] for k in header if k in ROSTER_IGNORED}
         rows.append(RosterRow(ln, spec, extra))
     if not rows and not problems:
-        problems.append((0, "roster", "no rows (a header line and one row per pass)"))
+        problems.append((0, "roster", message("no rows (a header line and one row per pass)")))
     if problems:
         raise RosterError(name, problems)
     return rows

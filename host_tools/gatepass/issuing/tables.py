@@ -17,6 +17,8 @@ import datetime as dt
 import io
 from pathlib import Path
 
+from .messages import message
+
 DETECT = ("utf-8", "gb18030")  # tried in this order when no BOM says otherwise
 
 
@@ -40,12 +42,11 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise TableError(0, "unknown encoding %r (e.g. utf-8, gbk, gb18030, utf-16)" % encoding) from None
+            raise TableError(0, message("unknown encoding %r (e.g. utf-8, gbk, gb18030, utf-16)", encoding)) from None
         try:
             return data.decode(encoding), encoding
         except UnicodeDecodeError as e:
-            raise TableError(_line_of(data, e.start), "bytes %s are not %s text: is the encoding right?"
-                             % (data[e.start:e.start + 4].hex(" "), encoding)) from None
+            raise TableError(_line_of(data, e.start), message("bytes %s are not %s text: is the encoding right?", data[e.start:e.start + 4].hex(" "), encoding)) from None
     if data.startswith(codecs.BOM_UTF8):
         return decode(data, "utf-8-sig")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -58,8 +59,8 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             first = first or e
     assert first is not None
     raise TableError(_line_of(data, first.start),
-                     "neither UTF-8 nor GBK/GB18030 text (bytes %s): save the roster as \"CSV UTF-8\" "
-                     "or give its encoding with --encoding" % data[first.start:first.start + 4].hex(" "))
+                     message("neither UTF-8 nor GBK/GB18030 text (bytes %s): save the roster as \"CSV UTF-8\" "
+                     "or give its encoding with --encoding", data[first.start:first.start + 4].hex(" ")))
 
 
 def _delimiter(text: str) -> str:
@@ -83,7 +84,7 @@ def read_csv(data: bytes, encoding: str | None = None) -> tuple[list[tuple[int, 
             rows.append((start, cells))
             start = reader.line_num + 1
     except csv.Error as e:
-        raise TableError(reader.line_num, "not valid CSV: %s" % e) from None
+        raise TableError(reader.line_num, message("not valid CSV: %s", e)) from None
     return rows, used
 
 
@@ -111,8 +112,8 @@ def read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
     try:
         wb = openpyxl.load_workbook(path, data_only=True)  # rosters are small: no read-only mode
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
-        raise TableError(0, "not a readable XLSX workbook (%s): save it again from Excel or WPS, "
-                            "or export CSV" % (e.__class__.__name__,)) from None
+        raise TableError(0, message("not a readable XLSX workbook (%s): save it again from Excel or WPS, "
+                            "or export CSV", e.__class__.__name__)) from None
     try:
         ws = wb.worksheets[0]
         rows = []
@@ -133,11 +134,11 @@ def read_table(path: str | Path, encoding: str | None = None) -> tuple[list[tupl
     if suffix in (".xlsx", ".xlsm"):
         return read_xlsx(p), "xlsx"
     if suffix in (".xls", ".et"):
-        raise TableError(0, "%s workbooks cannot be read: save as .xlsx (Excel 2007+) or CSV" % suffix)
+        raise TableError(0, message("%s workbooks cannot be read: save as .xlsx (Excel 2007+) or CSV", suffix))
     try:
         data = p.read_bytes()
     except OSError as e:
-        raise TableError(0, "cannot read %s: %s" % (p, e.strerror or e)) from None
+        raise TableError(0, message("cannot read %s: %s", p, e.strerror or e)) from None
     if data.startswith(b"PK\x03\x04"):
         return read_xlsx(p), "xlsx"  # a workbook saved with another name
     return read_csv(data, encoding)

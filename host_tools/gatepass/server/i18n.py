@@ -37,7 +37,10 @@ KEYWORDS = {
     "ngettext": (1, 2), "ngettext_lazy": (1, 2),
     "pgettext": ((1, "c"), 2), "pgettext_lazy": ((1, "c"), 2),
     "npgettext": ((1, "c"), 2, 3), "npgettext_lazy": ((1, "c"), 2, 3),
+    # problem texts of the issuing package (roster reader): issuing/messages.py
+    "message": None, "Message": None,
 }
+ISSUING = HERE.parent / "issuing"  # its message("...") texts are shown on the roster import page
 
 
 def po_path(lang: str, domain: str = DOMAIN) -> Path:
@@ -126,6 +129,7 @@ def firmware_msgids() -> list[tuple[str | None, str, str]]:
 
 
 def _source_files():
+    yield from sorted(ISSUING.glob("*.py"))
     for p in sorted(HERE.rglob("*")):
         if "migrations" in p.parts or "__pycache__" in p.parts or "locale" in p.parts:
             continue
@@ -144,7 +148,7 @@ def extract() -> list[tuple[str | None, object, str]]:
             from django.utils.translation.template import templatize
 
             text = templatize(text, origin=str(p))
-        rel = p.relative_to(HERE).as_posix()
+        rel = p.relative_to(HERE if HERE in p.parents else HERE.parent).as_posix()
         for lineno, msg, _comments, ctx in bx("python", io.BytesIO(text.encode("utf-8")), keywords=KEYWORDS):
             if msg:
                 out.append((ctx, msg, "%s:%d" % (rel, lineno)))

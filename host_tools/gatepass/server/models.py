@@ -13,6 +13,7 @@ from django.conf import settings as dj_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
@@ -308,6 +309,13 @@ class Device(models.Model):
         ordering = ["gate", "id"]
         verbose_name = _("device")
         verbose_name_plural = _("devices")
+        # the board, events and alerts name a device by its gate and direction ("North gate,
+        # in"): one community never has two of the same (letter case aside; a gate's entry
+        # and exit devices share its name). Migration 0013 renamed earlier duplicates.
+        constraints = [models.UniqueConstraint(
+            Lower("gate"), "direction", "community", name="device_unique_gate_per_community",
+            violation_error_message=_("this community already has a device with this gate name and direction: "
+                                      "choose another name"))]
 
     def __str__(self):
         return "%s (%s %s)" % (self.id, self.gate, self.get_direction_display())
@@ -674,6 +682,7 @@ AUDIT_ACTIONS = [
     ("pass_delete", _("pass deleted")), ("quarantine_change", _("quarantine changed")),
     ("quarantine_delete", _("quarantine deleted")), ("alert_add", _("alert added")),
     ("alert_change", _("alert changed")), ("alert_delete", _("alert deleted")),
+    ("roster_import", _("roster imported")), ("pass_register", _("passes registered")),
 ]
 
 

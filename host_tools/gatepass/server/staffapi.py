@@ -174,3 +174,135 @@ def register_device(request, payload: DeviceIn):
     log.info("device %s registered by staff %s from %s", payload.device_id, request.auth.get_username(),
              _addr(request))
     return Status(201, frag)
+
+
+# ------------------------------------------------------------------ people, units, passes
+# (server/people.py does the work; `gatepass pass batch --server` and programs use these)
+
+
+class RosterIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    community: str = Field(min_length=1, max_length=32)
+    filename: str = Field("roster.csv", max_length=200,
+                          description="the file's name: .xlsx is read as a workbook, anything else as CSV text")
+    content: str = Field(description="the file's bytes, base64")
+    encoding: str | None = Field(None, max_length=32, description="CSV text encoding (default: detected)")
+    commit: bool = Field(False, description="false: a preview (nothing written); true: import")
+    issue_passes: bool = Field(True, description="issue a pass to each person without a valid one of the row's "
+                                                 "role (needs a private issuer key on the server)")
+
+
+class ProblemOut(Schema):
+    line: int
+    field: str
+    message: str
+
+
+class RowOut(Schema):
+    line: int
+    name: str
+    unit: str
+    role: int
+    person: str = Field(description="new, changed, same")
+    changes: list[str]
+    unit_new: bool
+    pass_state: str = Field(description="issued, kept, registered, same, relinked, none")
+    cti: str
+
+
+class ImportOut(Schema):
+    committed: bool
+    summary: dict
+    rows: list[RowOut]
+
+
+class RosterProblemsOut(Schema):
+    detail: str
+    code: str
+    problems: list[ProblemOut]
+
+
+class PassIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    line: int = Field(0, ge=0, description="the roster line, echoed in the answer")
+    cti: str = Field(min_length=16, max_length=32, pattern=r"^[0-9a-fA-F]+$", description="pass id, hex")
+    kid: str = Field("", max_length=32, pattern=r"^[0-9a-fA-F]*$")
+    role: int = Field(ge=0, le=255)
+    unit: str = Field("", max_length=20, description="building-entrance-room, empty: none")
+    dirs: int = Field(3, ge=1, le=3)
+    label: str = Field("", max_length=16)
+    nbf: int = Field(ge=0, description="unix seconds")
+    exp: int = Field(ge=0, description="unix seconds")
+    text: str = Field("", max_length=600, description="the GP1: QR text (reprinting)")
+    name: str = Field("", max_length=100, description="the holder (stays on the server)")
+    phone: str = Field("", max_length=32)
+    note: str = Field("", max_length=200)
+
+
+class PassesIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    community: str = Field(min_length=1, max_length=32)
+    source: str = Field("pass batch", max_length=200, description="what issued them (audit log)")
+    passes: list[PassIn] = Field(max_length=1000)
+
+
+def _community_for_operator(request, cid: str):
+    from .models import Community
+
+    c = Community.objects.filter(pk=cid).first() if access.role_of(request.auth, cid) is not None else None
+    if c is None:
+        raise _Err(404, "unknown_community", "community %r does not exist" % cid)
+    if not access.has_role(request.auth, cid, access.OPERATOR):
+        raise _Err(403, "forbidden", "importing people and passes needs the operator role in %r" % cid)
+    return c
+
+
+@api.post("/roster", response={200: ImportOut, 422: RosterProblemsOut, **{k: v for k, v in _ERRORS.items()
+                                                                         if k != 422}},
+          summary="Import a roster (people, units, passes): a preview, or with commit the import")
+def import_roster(request, payload: RosterIn):
+    import base64
+    import binascii
+
+    from . import people
+
+    c = _community_for_operator(request, payload.community)
+    try:
+        data = base64.b64decode(payload.content, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Err(422, "invalid", "content: not base64") from None
+    rows, problems = people.read_roster(data, payload.filename, c.pk, payload.encoding)
+    if problems:
+        return Status(422, {"detail": "the roster has %d problem(s): nothing imported" % len(problems),
+                            "code": "roster_problems", "problems": [p.as_dict() for p in problems]})
+    res = people.apply(c, rows, issue_passes=payload.issue_passes, commit=payload.commit, request=request,
+                       source="roster %s (staff API)" % payload.filename)
+    return {"committed": res.committed, "summary": res.summary(), "rows": [r.as_dict() for r in res.rows]}
+
+
+@api.post("/passes", response={200: ImportOut, **_ERRORS},
+          summary="Register passes issued elsewhere (gatepass pass batch --server) with their holders")
+def register_passes(request, payload: PassesIn):
+    from ..issuing.passes import PassSpecError, parse_unit
+    from . import people
+
+    c = _community_for_operator(request, payload.community)
+    rows = []
+    for p in payload.passes:
+        try:
+            unit = parse_unit(p.unit) if p.unit else (0, 0, 0)
+        except PassSpecError as e:
+            raise _Err(422, "invalid", "line %d: unit: %s" % (p.line, e.message)) from None
+        if p.exp <= p.nbf:
+            raise _Err(422, "invalid", "line %d: exp must be after nbf" % p.line)
+        rows.append(people.Row(line=p.line, name=" ".join(p.name.split()), role=p.role, unit=unit, phone=p.phone.strip(),
+                               note=p.note.strip(), dirs=p.dirs, label=p.label, nbf=p.nbf, exp=p.exp, cti=p.cti,
+                               kid=p.kid, text=p.text))
+    try:
+        res = people.apply(c, rows, commit=True, request=request, source=payload.source, action="pass_register")
+    except people.RegistrationError as e:
+        raise _Err(409, "pass_conflict", "%s: nothing registered" % e) from None
+    return {"committed": True, "summary": res.summary(), "rows": [r.as_dict() for r in res.rows]}
