@@ -82,7 +82,11 @@ def test_each_format_imports_people_units_and_passes(maple, fmt):
 
 
 def test_reimport_is_idempotent_and_reports_changes(maple):
+    from django.utils import translation
+
     from gatepass.server.models import AuditEntry, Pass, Person, Unit
+
+    translation.activate("en")
 
     _import(maple, ROSTER.encode())
     again = _import(maple, ROSTER.encode())

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.translation import gettext, gettext_lazy as _
 
 from ..issuing import messages as issuing_messages
@@ -310,11 +311,19 @@ def _has_issuing_key(c) -> bool:
     return IssuerKey.objects.filter(community=c, active=True).exclude(private_pem="").exists()
 
 
+def _fmt(template, **kw) -> str:
+    return str(template) % kw
+
+
+lazy_format = lazy(_fmt, str)
+
+
 def _changes(person, r: Row, unit) -> list:
     out = []
     if (unit.pk if unit else None) != person.unit_id:
-        out.append(_("home unit %(old)s -> %(new)s") % {
-            "old": str(person.unit) if person.unit_id else "-", "new": unit_str(r.unit) or "-"})
+        # lazy: read in the language of whoever reads the result (page, API, command line)
+        out.append(lazy_format(_("home unit %(old)s -> %(new)s"),
+                               old=str(person.unit) if person.unit_id else "-", new=unit_str(r.unit) or "-"))
     if r.phone and r.phone != person.phone:
         out.append(_("phone changed"))
     if r.note and r.note != person.note:
