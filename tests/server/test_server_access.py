@@ -184,7 +184,7 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
     for must in ("", "alerts/", "alerts/<int:pk>/ack", "events/", "events.csv", "devices/", "rules/",
                  "rules/quarantine/<int:pk>/lift", "passes/", "passes/<int:pk>/card", "passes/<int:pk>/revoke",
                  "members/", "audit/", "admin/", "api/staff/v1/devices", "devices/<str:pk>/command",
-                 "api/staff/v1/roster", "api/staff/v1/passes"):
+                 "api/staff/v1/roster", "api/staff/v1/passes", "live/alerts", "occupancy/"):
         assert must in checked, must
 
 

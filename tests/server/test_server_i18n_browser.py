@@ -135,7 +135,8 @@ def staff_pages(card: str) -> dict[str, str]:
     return {
         "board": "/", "alerts": "/alerts/", "alerts-all": "/alerts/?all=1", "events": "/events/",
         "events-invalid-filter": "/events/?pid=xyz", "devices": "/devices/", "rules": "/rules/", "passes": "/passes/",
-        "card": card, "members": "/members/", "audit": "/audit/",
+        "card": card, "members": "/members/", "audit": "/audit/", "occupancy": "/occupancy/",
+        "board-day": "/?day=2026-01-01",
     }
 
 

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import language, views
+from . import language, views, views_console
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -22,6 +22,9 @@ staff = [
     path("passes/<int:pk>/revoke", views.pass_revoke, name="pass_revoke"),
     path("members/", views.members, name="members"),
     path("audit/", views.audit_log, name="audit"),
+    # the console's live parts (views_console.py)
+    path("live/alerts", views_console.live_alerts, name="live_alerts"),
+    path("occupancy/", views_console.occupancy, name="occupancy"),
 ]
 
 urlpatterns = [

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -140,18 +140,25 @@ def board(request):
     c = community_for(request)
     if c is None:
         return _no_community(request)
-    day = timezone.localdate()
+    today = timezone.localdate()  # in the community's time zone (GATEPASS_TIME_ZONE)
+    day, day_error = today, None
     if request.GET.get("day"):
         try:
             day = dt.date.fromisoformat(request.GET["day"])
         except ValueError:
-            pass
+            day_error = _("Not a date: pick a day with the calendar.")
+        else:
+            if day > today:
+                day, day_error = today, _("That day has not come yet: today's figures are shown.")
+        if day_error:
+            day = today
     rows, total = board_rows(c, day)
     now = timezone.now()
     quarantines = Quarantine.objects.filter(community=c, start__lte=now, end__gt=now)
     return render(request, "gatepass/board.html", _ctx(
-        request, c, rows=rows, total=total, day=day, quarantines=quarantines, refresh=30,
-        inside=total["n_in"] - total["n_out"]))
+        request, c, rows=rows, total=total, day=day, quarantines=quarantines, refresh=30 if day == today else None,
+        inside=total["n_in"] - total["n_out"], today=today, day_error=day_error, is_today=day == today,
+        prev_day=day - dt.timedelta(days=1), next_day=day + dt.timedelta(days=1) if day < today else None))
 
 
 @login_required
@@ -196,6 +203,8 @@ def alert_ack(request, pk: int):
         a.save(update_fields=["acknowledged_at", "acknowledged_by"])
         audit.record(request, "alert_ack", a.device.community_id, a.device_id,
                      "%s %s (alert %d)" % (a.kind, a.at.isoformat(), a.pk))
+    if request.headers.get("X-Requested-With") == "fetch":  # the live banner (console.js)
+        return JsonResponse({"id": a.pk, "acknowledged": True})
     return redirect("gatepass:alerts")
 
 
@@ -303,10 +312,15 @@ def devices(request):
         return _no_community(request)
     now = timezone.now()
     version = bundlesvc.current_version(c.pk)
+    health.check_offline(c.pk)
+    # a gate whose offline alert nobody has acknowledged yet says so in its row
+    offline = dict(Alert.objects.filter(device__community=c, kind="offline", acknowledged_at__isnull=True)
+                   .values_list("device_id", "at"))
     rows = []
     for d in Device.objects.filter(community=c):
         rows.append({
             "d": d, "online": d.last_seen is not None and (now - d.last_seen).total_seconds() < ONLINE_S,
+            "offline_alert": d.pk in offline,
             "bundle_current": d.bundle_version == version,
             "gaps": Gap.objects.filter(device=d).count(),
         })
