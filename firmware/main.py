@@ -110,8 +110,7 @@ def _relay_only(raw):
         from drivers import relay as _relay
 
         r = raw["relay"]
-        relay = _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
-                             r.get("pulse_ms", 3000))
+        relay = _relay.Relay(r["pin"], r["lock"], r["active_high"], r["pulse_ms"])
     except Exception:  # noqa: BLE001 - best effort on an already failing boot
         return None
     _fire_only(raw, relay)

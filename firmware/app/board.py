@@ -103,8 +103,10 @@ class _Checker:
             return None
         return s
 
+    # number/choice/flag write an absent key's default into the section: the defaults
+    # given here are the only ones (drivers and simulators read the completed profile)
     def number(self, sec, secname, key, lo, hi, default=None):
-        v = sec.get(key, default)
+        v = _fill(sec, key, default)
         field = secname + "." + key
         if v is None:
             self.add(R_MISSING, field, None, "required")
@@ -118,7 +120,7 @@ class _Checker:
         return v
 
     def choice(self, sec, secname, key, options, default=None):
-        v = sec.get(key, default)
+        v = _fill(sec, key, default)
         if v not in options:
             self.add(R_VALUE, secname + "." + key, None,
                      "%s is not one of %s" % (v, ", ".join([str(o) for o in options])))
@@ -126,7 +128,7 @@ class _Checker:
         return v
 
     def flag(self, sec, secname, key, default):
-        v = sec.get(key, default)
+        v = _fill(sec, key, default)
         if not isinstance(v, bool):
             self.add(R_VALUE, secname + "." + key, None, "must be true or false")
             return default
@@ -183,8 +185,19 @@ class _Checker:
         return v
 
 
+def _fill(sec, key, default):
+    v = sec.get(key)
+    if v is None and default is not None:
+        sec[key] = v = default
+    return v
+
+
 def validate(profile):
-    """Problems with `profile` as a list of (rule, field, pin, message); [] when usable."""
+    """Problems with `profile` as a list of (rule, field, pin, message); [] when usable.
+
+    Completes `profile` in place: every optional key that is absent gets its default (the
+    defaults written below are the only ones; drivers/devices.py, drivers/fire.py, main.py
+    and the simulator rig read the completed profile)."""
     if not isinstance(profile, dict):
         return [(R_MISSING, "profile", None, "profile: must be an object")]
     k = _Checker(profile)
@@ -207,7 +220,7 @@ def validate(profile):
 
     # hardware tier: "frozen" (the gatepass image, boards without PSRAM) or "mpy" (stock
     # MicroPython + .mpy files; PSRAM boards); absent: frozen exactly when there is no PSRAM
-    fw = profile.get("firmware", "frozen" if profile.get("psram", "none") == "none" else "mpy")
+    fw = _fill(profile, "firmware", "frozen" if profile.get("psram", "none") == "none" else "mpy")
     if fw not in ("frozen", "mpy"):
         k.add(R_VALUE, "firmware", None, "firmware: 'frozen' or 'mpy', not %r" % (fw,))
 
@@ -223,7 +236,7 @@ def validate(profile):
     if s is not None:
         pull = k.choice(s, "door", "pull", PULLS, "up")
         k.pin(s, "door", "pin", False, pull=(pull == "up"))
-        k.choice(s, "door", "contact", CONTACTS)
+        k.choice(s, "door", "contact", CONTACTS, "nc")
         k.number(s, "door", "held_open_ms", 5000, 600000, 30000)
         k.number(s, "door", "forced_ms", 100, 5000, 1000)
 
@@ -240,7 +253,7 @@ def validate(profile):
         k.pin(s, "i2c", "sda", True)
         if k.chip:
             k.choice(s, "i2c", "id", k.chip["i2cs"])
-        freq = k.number(s, "i2c", "freq", 10000, 1000000)
+        freq = k.number(s, "i2c", "freq", 10000, 1000000, 100000)
         sensor = profile.get("sensor")
         if (freq is not None and isinstance(sensor, dict)
                 and sensor.get("type") == "mlx90614" and freq > _MLX_MAX_HZ):
@@ -288,7 +301,7 @@ def validate(profile):
 
     s = k.section("voice", required=False)
     if s is not None:
-        k.choice(s, "voice", "type", VOICES)
+        k.choice(s, "voice", "type", VOICES, "syn6288")
         k.pin(s, "voice", "tx", True)
         k.pin(s, "voice", "rx", False, required=False)
         k.pin(s, "voice", "busy", False, required=False)

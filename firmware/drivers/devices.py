@@ -1,4 +1,5 @@
-"""Build every device of a gate from a validated board profile (see app/board.py).
+"""Build every device of a gate from a validated board profile (see app/board.py: validation
+fills in the defaults, so nothing here has defaults of its own).
 
     dev = build(board.load("/board.json"))
     dev.relay, dev.door, dev.indicator, dev.scanner, dev.sensor, dev.display, dev.faults,
@@ -47,8 +48,7 @@ def lock_core(profile):
     """(relay, fire input or None): the door's lock, built locked, and the fire-alarm
     input that releases it. main.py builds these before anything that waits or may fail."""
     r = profile["relay"]
-    relay = _relay.Relay(r["pin"], r["lock"], r.get("active_high", True),
-                         r.get("pulse_ms", 3000))
+    relay = _relay.Relay(r["pin"], r["lock"], r["active_high"], r["pulse_ms"])
     return relay, _fire.from_profile(profile, relay)
 
 
@@ -59,13 +59,12 @@ def build(profile, configure_scanner=True, core=None):
     relay, fire_in = core if core is not None else lock_core(profile)
 
     dr = profile["door"]
-    door = _door.Door(dr["pin"], dr.get("contact", "nc"), dr.get("pull", "up") == "up",
-                      held_open_ms=dr.get("held_open_ms", 30000),
-                      forced_ms=dr.get("forced_ms", 1000),
+    door = _door.Door(dr["pin"], dr["contact"], dr["pull"] == "up",
+                      held_open_ms=dr["held_open_ms"], forced_ms=dr["forced_ms"],
                       is_locked=lambda: relay.locked)
 
     b = profile["i2c"]
-    i2c = I2C(b["id"], scl=Pin(b["scl"]), sda=Pin(b["sda"]), freq=b.get("freq", 100000))
+    i2c = I2C(b["id"], scl=Pin(b["scl"]), sda=Pin(b["sda"]), freq=b["freq"])
 
     display = None
     disp = profile.get("display")
@@ -74,8 +73,8 @@ def build(profile, configure_scanner=True, core=None):
             # micropython-lib driver, installed with `mpremote mip install ssd1306`
             import ssd1306  # pyright: ignore[reportMissingImports]
 
-            display = ssd1306.SSD1306_I2C(disp.get("width", 128), disp.get("height", 32),
-                                          i2c, disp.get("addr", 0x3C))
+            display = ssd1306.SSD1306_I2C(disp["width"], disp["height"], i2c,
+                                          disp["addr"])
         except ImportError:
             faults.append(("display", "ssd1306 module missing (mip install ssd1306)"))
         except OSError as e:
@@ -83,24 +82,23 @@ def build(profile, configure_scanner=True, core=None):
 
     ind = profile["indicator"]
     indicator = _indicator.Indicator(ind["green"], ind["red"], ind.get("buzzer"), display,
-                                     ind.get("active_high", True))
+                                     ind["active_high"])
 
     sensor = None
     s = profile["sensor"]
     try:
-        sensor = _mlx.MLX90614(i2c, s.get("addr", _mlx.ADDR))
+        sensor = _mlx.MLX90614(i2c, s["addr"])
     except OSError as e:
         faults.append(("sensor", str(e)))
 
     u = profile["uart"]
-    uart = UART(u["id"], u.get("baudrate", 9600), tx=u["tx"], rx=u["rx"],
-                rxbuf=u.get("rxbuf", 1024), timeout=0)
+    uart = UART(u["id"], u["baudrate"], tx=u["tx"], rx=u["rx"], rxbuf=u["rxbuf"], timeout=0)
     sc = profile["scanner"]
-    term = _TERMS[sc.get("terminator", "cr")]
-    scanner = _qr.QRScanner(uart, term, sc.get("max_len", 512))
+    term = _TERMS[sc["terminator"]]
+    scanner = _qr.QRScanner(uart, term, sc["max_len"])
     if configure_scanner:
         try:
-            scanner.configure(_MODES[sc.get("mode", "continuous")], term)
+            scanner.configure(_MODES[sc["mode"]], term)
         except OSError as e:
             faults.append(("scanner", str(e)))
     voice = None
@@ -110,12 +108,12 @@ def build(profile, configure_scanner=True, core=None):
 
         try:
             if vc.get("rx") is not None:
-                vu = UART(vc["id"], vc.get("baudrate", 9600), tx=vc["tx"], rx=vc["rx"],
+                vu = UART(vc["id"], vc["baudrate"], tx=vc["tx"], rx=vc["rx"],
                           txbuf=256, rxbuf=256, timeout=0)
             else:
-                vu = UART(vc["id"], vc.get("baudrate", 9600), tx=vc["tx"], txbuf=256, timeout=0)
-            voice = _voice.Voice(vu, [], vc.get("busy"), vc.get("busy_level", 1),
-                                 vc.get("type", "syn6288") == "syn6288")
+                vu = UART(vc["id"], vc["baudrate"], tx=vc["tx"], txbuf=256, timeout=0)
+            voice = _voice.Voice(vu, [], vc.get("busy"), vc["busy_level"],
+                                 vc["type"] == "syn6288")
         except (OSError, ValueError) as e:
             faults.append(("voice", "voice module: " + str(e)))
     return Devices(relay, door, indicator, i2c, uart, sensor, scanner, display, faults, fire_in, voice)

@@ -78,8 +78,9 @@ class FireInput:
 
 
 def from_profile(profile, relay):
-    """The profile's "fire" input bound to `relay`, or None when the profile has none."""
+    """The profile's "fire" input bound to `relay`, or None when the profile has none
+    (a profile completed by app.board.validate)."""
     f = profile.get("fire")
     if not isinstance(f, dict):
         return None
-    return FireInput(f["pin"], relay, f.get("contact", NO), f.get("pull", "up") == "up")
+    return FireInput(f["pin"], relay, f["contact"], f["pull"] == "up")

@@ -238,3 +238,21 @@ def test_pin_level_follows_the_deadline(ops, start):
                 r.update()
             expect_open = deadline is not None and world.clock.now_ms < deadline
             assert world.pin(26).level == (1 if expect_open else 0)
+
+
+def test_a_minimal_profile_builds_with_the_validators_defaults():
+    # no optional key given: the rig and devices.build read the defaults app/board.py
+    # filled in (3000 ms pulse, active-high strike), not defaults of their own
+    prof = {"name": "minimal", "chip": "esp32",
+            "i2c": {"id": 0, "scl": 22, "sda": 21}, "uart": {"id": 2, "tx": 17, "rx": 16},
+            "sensor": {"type": "mlx90614"}, "scanner": {"type": "gm65"},
+            "relay": {"pin": 26, "lock": "strike"}, "door": {"pin": 27},
+            "indicator": {"green": 18, "red": 19}}
+    rig = sim.Rig.from_profile(prof)
+    assert prof["relay"] == {"pin": 26, "lock": "strike", "active_high": True, "pulse_ms": 3000}
+    with rig.installed():
+        dev = rig.build()
+        assert dev.faults == [] and dev.sensor is not None
+        run_relay(rig.world, dev.relay, [(250, dev.relay.unlock)], 5000)
+        [(on, off)] = rig.relay_pin.intervals(1)
+        assert off - on == 3000.0

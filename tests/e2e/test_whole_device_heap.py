@@ -11,22 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import bench_whole_device  # noqa: E402
 
-try:
-    from gatepass.mp.unix import executable
 
-    executable()
-    HAVE_UNIX = True
-except RuntimeError:
-    HAVE_UNIX = False
-
-
-@pytest.mark.skipif(not HAVE_UNIX, reason="the MicroPython unix port is not installed (make venv)")
 def test_whole_device_applies_a_big_bundle_in_96k_beyond_its_code(tmp_path):
     sc = bench_whole_device.Scenario(2000, 500, tmp_path)
     try:

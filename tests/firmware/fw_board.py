@@ -216,3 +216,40 @@ def test_fire_input_values():
     assert rules(p) == [(board.R_MISSING, "fire.pin", None)]
     p["fire"] = 32
     assert rules(p) == [(board.R_MISSING, "fire", None)]
+
+
+def test_validation_completes_the_profile_with_its_defaults():
+    # the validator is the one source of defaults: drivers and the simulator read them
+    p = {
+        "name": "m", "chip": "esp32",
+        "i2c": {"id": 0, "scl": 22, "sda": 21},
+        "uart": {"id": 2, "tx": 17, "rx": 16},
+        "sensor": {"type": "mlx90614"},
+        "scanner": {"type": "gm65"},
+        "relay": {"pin": 26, "lock": "strike"},
+        "door": {"pin": 27},
+        "indicator": {"green": 18, "red": 19},
+        "fire": {"pin": 32},
+        "voice": {"id": 1, "tx": 4},
+        "display": {"type": "ssd1306"},
+    }
+    assert board.validate(p) == []
+    assert p["firmware"] == "frozen"
+    assert p["i2c"]["freq"] == 100000
+    assert (p["uart"]["baudrate"], p["uart"]["rxbuf"]) == (9600, 1024)
+    assert p["sensor"]["addr"] == 0x5A
+    assert (p["scanner"]["terminator"], p["scanner"]["mode"], p["scanner"]["max_len"]) == (
+        "cr", "continuous", 512)
+    assert (p["relay"]["active_high"], p["relay"]["pulse_ms"]) == (True, 3000)
+    assert (p["door"]["contact"], p["door"]["pull"], p["door"]["held_open_ms"],
+            p["door"]["forced_ms"]) == ("nc", "up", 30000, 1000)
+    assert p["indicator"]["active_high"] is True
+    assert (p["fire"]["contact"], p["fire"]["pull"]) == ("no", "up")
+    assert (p["voice"]["type"], p["voice"]["baudrate"], p["voice"]["busy_level"]) == (
+        "syn6288", 9600, 1)
+    assert (p["display"]["addr"], p["display"]["width"], p["display"]["height"]) == (
+        0x3C, 128, 32)
+    # optional pins stay absent; given values are never overwritten
+    assert "buzzer" not in p["indicator"] and "busy" not in p["voice"]
+    q = with_(base(), "relay", "pulse_ms", 5000)
+    assert board.validate(q) == [] and q["relay"]["pulse_ms"] == 5000

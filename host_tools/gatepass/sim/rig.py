@@ -43,22 +43,36 @@ def load_profile(name_or_path) -> dict:
         return json.load(f)
 
 
+def complete(profile: dict) -> dict:
+    """`profile` with every absent optional key set to its default, by the firmware's own
+    validator (app/board.py holds the defaults; the rig wires what the firmware builds).
+    An invalid profile is completed as far as it goes: strict=False rigs model bad wiring."""
+    import sys
+    if sys.implementation.name == "micropython":
+        from app import board  # /fw is on the board's sys.path
+    else:
+        from ..mp.fw import fw_import
+        board = fw_import("app.board")
+    board.validate(profile)
+    return profile
+
+
 class Rig:
     def __init__(self, profile: dict, clock=None, strict: bool = True):
         if clock is None:
             from .clock import VirtualClock
             clock = VirtualClock()
-        self.profile = profile
+        self.profile = profile = complete(profile)
         self.world = World(clock,
                            profile.get("chip", "esp32"), profile.get("psram", "none"), strict)
         i2c = profile["i2c"]
         self.i2c = self.world.i2c(i2c["id"])
-        self.mlx = MLX90614Model(addr=profile["sensor"].get("addr", 0x5A))
+        self.mlx = MLX90614Model(addr=profile["sensor"]["addr"])
         self.i2c.attach(self.mlx)
         self.display_dev = None
         disp = profile.get("display")
         if disp:
-            self.display_dev = self.i2c.attach(SSD1306Device(disp.get("addr", 0x3C)))
+            self.display_dev = self.i2c.attach(SSD1306Device(disp["addr"]))
         self.uart = self.world.uart(profile["uart"]["id"])
         self.gm65 = GM65Model()
         self.uart.attach(self.gm65)
@@ -67,8 +81,8 @@ class Rig:
         if vc:
             busy = self.world.pin(vc["busy"]) if vc.get("busy") is not None else None
             self.voice_uart = self.world.uart(vc["id"])
-            self.voice = SYN6288Model(vc.get("baudrate", 9600), checksum=vc.get("type") != "xfs5152",
-                                      busy_pin=busy, busy_level=vc.get("busy_level", 1))
+            self.voice = SYN6288Model(vc["baudrate"], checksum=vc["type"] != "xfs5152",
+                                      busy_pin=busy, busy_level=vc["busy_level"])
             self.voice_uart.attach(self.voice)
         self.devices = None
         self.set_door(False)  # the door starts shut
@@ -98,13 +112,13 @@ class Rig:
 
     def relay_unlock_level(self) -> int:
         r = self.profile["relay"]
-        energised = 1 if r.get("active_high", True) else 0
+        energised = 1 if r["active_high"] else 0
         return 1 - energised if r["lock"] == "maglock" else energised
 
     def set_door(self, is_open: bool) -> None:
         """Move the door; the wire level follows the contact type with pull-up wiring:
         NC contact closed (conducting, level 0) while the door is shut."""
-        nc = self.profile["door"].get("contact", "nc") == "nc"
+        nc = self.profile["door"]["contact"] == "nc"
         level = (1 if is_open else 0) if nc else (0 if is_open else 1)
         self.door_pin.drive(level)
 
@@ -117,11 +131,11 @@ class Rig:
         pulls the pin to 0; an open one leaves it to the pull-up (the chip's, or the
         external resistor the profile says is fitted)."""
         f = self.profile["fire"]
-        closed = active if f.get("contact", "no") == "no" else not active
+        closed = active if f["contact"] == "no" else not active
         if closed:
             self.fire_pin.drive(0)
         else:
-            self.fire_pin.drive(None if f.get("pull", "up") == "up" else 1)
+            self.fire_pin.drive(None if f["pull"] == "up" else 1)
 
     def installed(self, **kw):
         """Context manager: this rig's World installed (gatepass.sim.installed)."""
