@@ -86,6 +86,27 @@ def unit_text(building: int, entrance: int = 0, room: int = 0) -> str:
     return "%d-%d-%d" % (building, entrance, room)
 
 
+# the record's flag bits (firmware app/record.py F_*) as staff read them; allowed and the
+# direction have their own columns, a clock the gate could not trust is said when the bit is OFF
+FLAG_WORDS = ((record.F_URGENT, pgettext_lazy("flag", "urgent")), (record.F_ALARM, pgettext_lazy("flag", "alarm sounded")),
+              (record.F_FLAGGED, pgettext_lazy("flag", "allowed with a warning")))
+
+
+def flag_words(flags: int, kind: int | None = None) -> list[str]:
+    """An event's flags as words in the reader's language, e.g. ['urgent', 'alarm sounded',
+    'clock not trusted'] (never the bits)."""
+    out = [str(w) for bit, w in FLAG_WORDS if flags & bit]
+    if not flags & record.F_TIME_TRUSTED:
+        out.append(pgettext("flag", "clock not trusted"))
+    return out
+
+
+def gate_text(gate: str, direction: int) -> str:
+    """A device as staff name it: its gate and direction, e.g. 'North gate · in' / '北门 · 进'."""
+    d = direction_text(direction)
+    return "%s · %s" % (gate, d) if d else gate
+
+
 # remote commands (server/remote.py): what the button says, what the message says it does
 COMMAND_BUTTONS = {"open": pgettext_lazy("command", "open"), "lockdown": pgettext_lazy("command", "lockdown"),
                    "lockdown_off": pgettext_lazy("command", "lockdown off"),

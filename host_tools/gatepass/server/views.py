@@ -172,21 +172,22 @@ def alerts(request):
     if not show_all:
         qs = qs.filter(acknowledged_at__isnull=True)
     items = []
-    pids = set()
     rows = list(qs.order_by("-at")[:200])
-    for a in rows:
-        if a.event is not None:
-            pids.add(a.event.pid)
-    passes = {p.pid: p for p in Pass.objects.filter(community=c, pid__in=pids).select_related("person")}
+    passes = passes_by_pid(c, [a.event.pid for a in rows if a.event is not None and a.event.kind == record.K_PASSAGE])
     for a in rows:
         e = a.event
+        gate = labels.gate_text(a.device.gate, a.device.direction)
         if e is None:  # raised by the server itself: a gate that stopped sending heartbeats
-            items.append({"alert": a, "e": None, "kind": labels.alert_text(a.kind),
-                          "reason": _("no heartbeat since this time"), "body": None, "pass": None, "pid": ""})
+            items.append({"alert": a, "e": None, "kind": labels.alert_text(a.kind), "gate": gate,
+                          "reason": _("no heartbeat since this time"), "body": None, "pass": None, "pid": "",
+                          "flags": []})
             continue
+        p = passes.get(e.pid) if e.kind == record.K_PASSAGE else None
         items.append({"alert": a, "e": e, "kind": labels.alert_text(a.kind), "reason": _alert_reason(e),
-                      "body": Event.c(e.body),
-                      "pass": passes.get(e.pid), "pid": e.pid if e.kind == record.K_PASSAGE else ""})
+                      "body": Event.c(e.body), "gate": gate, "flags": labels.flag_words(e.flags, e.kind),
+                      "pass": p, "person": p.person if p is not None else None,
+                      "unit": p.unit_text if p is not None and (p.building or p.entrance or p.room) else "",
+                      "pid": _pid(e) if e.kind == record.K_PASSAGE else ""})
     return render(request, "gatepass/alerts.html", _ctx(request, c, items=items, show_all=show_all, refresh=5))
 
 
@@ -237,14 +238,36 @@ def _event_filter(request, c: Community):
     return f, qs
 
 
-def _event_row(e: Event) -> dict:
+def _event_row(e: Event, passes: dict | None = None) -> dict:
     passage = e.kind == record.K_PASSAGE
+    p = (passes or {}).get(e.pid) if passage else None
     return {
         "e": e, "passage": passage, "kind": labels.kind_text(e.kind),
-        "reason": labels.reason_label(e.reason) if passage else "",
+        "reason": labels.reason_text(e.reason) if passage else "", "reason_code": e.reason if passage else None,
         "role": labels.role_text(e.role), "body": Event.c(e.body), "obj": Event.c(e.obj), "amb": Event.c(e.amb),
         "direction": labels.direction_text(e.direction),
+        "gate": labels.gate_text(e.device.gate, e.device.direction), "flags": labels.flag_words(e.flags, e.kind),
+        "pass": p, "person": p.person if p is not None else None, "pid": _pid(e) if passage else "",
+        "unit": p.unit_text if p is not None and (p.building or p.entrance or p.room) else "",
     }
+
+
+def _pid(e) -> str:
+    """The logged pass id, "" when the scan carried none (an unreadable code logs zeros)."""
+    return "" if not e.pid or not e.pid.strip("0") else e.pid
+
+
+def passes_by_pid(c: Community, pids) -> dict:
+    """The passes behind logged pass ids, with their holders: one query for a page of
+    events or alerts (a pid is the first 8 bytes of the pass id: the newest pass wins)."""
+    pids = {p for p in pids if p}
+    if not pids:
+        return {}
+    out = {}
+    for p in (Pass.objects.filter(community=c, pid__in=pids).select_related("person")
+              .order_by("issued_at")):
+        out[p.pid] = p
+    return out
 
 
 @login_required
@@ -260,7 +283,8 @@ def events(request):
     # no COUNT(*) over millions of rows: fetch one extra row to know there is a next page
     chunk = list(qs.select_related("device").order_by("-at", "-id")[(page - 1) * PAGE: page * PAGE + 1])
     has_next = len(chunk) > PAGE
-    rows = [_event_row(e) for e in chunk[:PAGE]]
+    passes = passes_by_pid(c, [e.pid for e in chunk[:PAGE] if e.kind == record.K_PASSAGE])
+    rows = [_event_row(e, passes) for e in chunk[:PAGE]]
     q = request.GET.copy()
     q.pop("page", None)
     return render(request, "gatepass/events.html", _ctx(
