@@ -187,6 +187,8 @@ class App:
         self.wifi = None
         self.uplink = None
         self.remote = None  # app.remote.Remote when a server is configured
+        self.ota = None  # app.ota.Updater when the config trusts a firmware key
+        self.confirm_feeds = CONFIRM_FEEDS
         self.tasks = []
         self.critical = 0  # tasks[:critical] must never end
         self.dead = None  # name of the task that died
@@ -264,15 +266,31 @@ class App:
             rc = self.remote
             if rc is not None and rc.reboot_due():
                 self.reboot("remote command")
+            if self._switch_due():
+                self.reboot("release staged")
             if self.healthy():
                 if self.wdt is not None:
                     self.wdt.feed()
                     self.feeds += 1
-                    if self.feeds == CONFIRM_FEEDS:
-                        _ota_confirm(self.root)
+                    if self.feeds == self.confirm_feeds and _ota_confirm(self.root, self.ota):
+                        if self.uplink is not None:
+                            self.uplink.up.report_soon()  # staff see "confirmed" now
             elif self.dead is None:
                 self.fatal("gate" if self.tasks and not self.tasks[0].done() else "task",
                            "stalled or stopped")
+
+    def _switch_due(self):
+        """A release is staged and marked: reset into it at an idle moment, nobody at the
+        gate (no passage, the relay locked) and the door closed."""
+        u = self.ota
+        if u is None or not u.reset_wanted:
+            return False
+        g = self.gate
+        dev = self.dev
+        if g is None or g.state != _gate.IDLE or (self.relay is not None and not self.relay.locked):
+            return False
+        door = dev.door if dev is not None else None
+        return door is None or not door.is_open
 
     async def housekeeping(self):
         while True:
@@ -532,15 +550,22 @@ class App:
 
             # the other gates' passages keep anti-passback right across entrance and exit
             sync = _peers.Peers(path(self.root, DATA) + "/peers.cur", g.note_passage)
+            fw_keys = getattr(cfg, "firmware_keys", None)
+            if fw_keys:
+                self.ota = _updater(self.root, cfg, fw_keys, self.log, self._plan)
+                self.confirm_feeds = cfg.ota_confirm_s * 1000 // FEED_MS
+            firmware = _firmware_version(self.root)
+            if self.ota is not None and self.ota.running:
+                firmware = "%s r%d" % (firmware[:20], self.ota.running)  # the release it runs
             self.uplink = uplinktask.build(cfg, self.log, self.clock, self.store, wifi,
-                                           idle=g.idle, firmware=_firmware_version(self.root),
-                                           peer_sync=sync)
+                                           idle=g.idle, firmware=firmware.strip(),
+                                           peer_sync=sync, ota=self.ota)
             if self.uplink is not None:
                 from app import health, remote
 
                 self.uplink.up.health = health.Health(
                     g, dev.faults, wifi, dev.fire, dev.relay, health.release_state(self.root),
-                    lambda: self.error).report
+                    lambda: self.error, self.ota).report
                 # staff commands in the signed heartbeat answers; a persisted lockdown or
                 # emergency release is back in force from here on
                 rc = remote.Remote(cfg.device_id, cfg.secret, self.clock,
@@ -589,16 +614,37 @@ def _config_changed(data, text):
     return crc, True
 
 
-def _ota_confirm(root):
-    """The app was healthy CONFIRM_FEEDS watchdog periods: an OTA trial set becomes the
-    active one (otaboot.py; nothing happens without a trial)."""
+def _ota_confirm(root, updater=None):
+    """The app was healthy confirm_feeds watchdog periods (config ota.confirm_s, 5
+    minutes by default): an OTA trial set becomes the active one (otaboot.py; nothing
+    happens without a trial); the updater logs it and reports it."""
     try:
         import otaboot
 
         if otaboot.confirm(root):
             print("gatepass: release confirmed")
+            if updater is not None:
+                updater.confirmed()
+            return True
     except Exception as e:  # noqa: BLE001 - the trial stays; the boot path decides
         print("gatepass: ota confirm failed (%r)" % e)
+    return False
+
+
+def _updater(root, cfg, keys, log, plan):
+    """The OTA updater (app/ota.py) for a config that trusts firmware keys; None when
+    it cannot be built (the gate runs on, without updates)."""
+    import sys
+
+    try:
+        from app import ota
+
+        mpy = getattr(sys.implementation, "_mpy", 0) & 0xFF
+        return ota.Updater(root, keys, mpy, plan["ota"] if "ota" in plan else 0, log,
+                           path(root, DATA), cfg.ota_retry_s * 1000)
+    except Exception as e:  # noqa: BLE001 - an update problem never stops the gate
+        print("gatepass: no OTA updates (%r)" % e)
+        return None
 
 
 def _firmware_version(root):

@@ -79,6 +79,19 @@ def _keys(d, key):
     return out
 
 
+def _hex(b):
+    import binascii
+
+    return binascii.hexlify(b).decode()
+
+
+def _seconds(d, key, default, lo, hi=86400):
+    v = d.get(key, default)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ConfigError("ota.%s: whole seconds %d..%d" % (key, lo, hi))
+    return v
+
+
 class Config:
     """Validated device configuration. Keys stay as raw bytes: p256 tables are built by
     the caller once, only for the keys it really uses."""
@@ -125,9 +138,22 @@ class Config:
         if not self.issuer_keys:
             raise ConfigError("issuer_keys: at least one trusted pass issuer key")
         self.bundle_keys = _keys(d, "bundle_keys")
+        # firmware releases (app/release.py): a key of their own, never a pass or bundle key
+        self.firmware_keys = _keys(d, "firmware_keys")
+        for kid in self.firmware_keys:
+            if kid in self.issuer_keys or kid in self.bundle_keys:
+                raise ConfigError("firmware_keys: kid %s is also an issuer or bundle key"
+                                  % _hex(kid))
         self.settings = d.get("settings") or {}  # local overrides until a bundle arrives
         if not isinstance(self.settings, dict):
             raise ConfigError("settings: not an object")
+        # OTA timing (docs/ota.md): how long a new release must run healthy before it is
+        # kept, and the first wait after a refused release (tests shorten both)
+        ota = d.get("ota") or {}
+        if not isinstance(ota, dict):
+            raise ConfigError("ota: not an object")
+        self.ota_confirm_s = _seconds(ota, "confirm_s", 300, 10)
+        self.ota_retry_s = _seconds(ota, "retry_s", 60, 1)
 
     def summary(self):
         """Printable summary without secrets."""
@@ -142,6 +168,7 @@ class Config:
             "server": self.server_url,
             "issuer_keys": len(self.issuer_keys),
             "bundle_keys": len(self.bundle_keys),
+            "firmware_keys": len(self.firmware_keys),
         }
 
 

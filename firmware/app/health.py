@@ -7,7 +7,10 @@ report() -> {"rssi": dBm or None, "heap_free": bytes, "sensor": "ok"|"fault"|"no
 "scanner": "ok"|"fault"|"none", "last_error": text (<= 48 chars, "" when none),
 "fire": bool, "held": relay hold bits (1 fire, 2 remote release), "release": text}.
 "release" is the firmware's release state: "usb" for a USB-deployed app (no OTA
-release), else what the OTA boot path (otaboot.py) recorded in /ota.json.
+release), else what the OTA boot path (otaboot.py) recorded in /ota.json, or this boot's
+download ("downloading", "failed", "staged": app/ota.py). With an updater (`ota`) also
+"release_version" (the release running, 0 = the USB set) and "release_failed" (the last
+version rolled back, 0 = none).
 Every read is guarded: a broken part reports "fault" or None, never raises.
 """
 import gc
@@ -47,7 +50,7 @@ def release_state(root="/"):
 
 class Health:
     def __init__(self, gate, faults=(), wifi=None, fire=None, relay=None, release="usb",
-                 app_error=None):
+                 app_error=None, ota=None):
         self.gate = gate
         self.faulty = [f[0] for f in faults]  # devices that failed to build
         self.wifi = wifi
@@ -55,6 +58,7 @@ class Health:
         self.relay = relay
         self.release = release
         self.app_error = app_error  # callable -> the app's last error text, or None
+        self.ota = ota  # app.ota.Updater (its state replaces `release`)
 
     def _sensor(self):
         g = self.gate
@@ -101,6 +105,12 @@ class Health:
             heap = gc.mem_free()
         except Exception:  # noqa: BLE001 - CPython's gc has no mem_free
             heap = None
-        return {"rssi": self._rssi(), "heap_free": heap, "sensor": self._sensor(),
-                "scanner": self._scanner(), "last_error": self._last_error(), "fire": fire,
-                "held": held, "release": self.release}
+        d = {"rssi": self._rssi(), "heap_free": heap, "sensor": self._sensor(),
+             "scanner": self._scanner(), "last_error": self._last_error(), "fire": fire,
+             "held": held, "release": self.release}
+        o = self.ota
+        if o is not None:
+            d["release"] = o.release_state()
+            d["release_version"] = o.running
+            d["release_failed"] = o.failed
+        return d

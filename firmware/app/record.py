@@ -44,7 +44,8 @@ K_ERROR = const(12)  # app exception caught by the supervisor; aux = reason code
 K_DOOR_CLOSED = const(13)  # door closed again after HELD/FORCED; aux = seconds open
 K_FIRE = const(14)  # fire-alarm input changed; aux = 1 active (door released), 0 cleared
 K_REMOTE = const(15)  # remote command; aux = command | result << 8; pid = <II seq, staff user id
-K_DEVICE_MAX = const(15)  # highest kind a device writes: the server refuses others in uploads
+K_RELEASE = const(16)  # OTA release (app/ota.py); aux = event | detail << 8; pid = <II version, running
+K_DEVICE_MAX = const(16)  # highest kind a device writes: the server refuses others in uploads
 # made by the server, never on flash nor uploaded (far above the device kinds):
 K_LOG_RESTART = const(200)  # the device started a new event log; pid = the old log's epoch
 K_CONFLICT = const(201)  # records arrived with a seq held with other content; aux = count
@@ -65,6 +66,7 @@ KIND_NAMES = {
     K_DOOR_CLOSED: "door_closed",
     K_FIRE: "fire",
     K_REMOTE: "remote",
+    K_RELEASE: "firmware",
     K_LOG_RESTART: "log_restarted",
     K_CONFLICT: "conflict",
 }
@@ -199,6 +201,8 @@ def decode(buf, off=0):
         d["lost_first"], d["lost_last"] = struct.unpack("<II", r[6])
     elif r[2] == K_TIME_SET:
         d["step"], d["old_time"] = struct.unpack("<iI", r[6])
+    elif r[2] == K_RELEASE:
+        d["release_version"], d["running_version"] = struct.unpack("<II", r[6])
     return d
 
 

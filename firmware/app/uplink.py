@@ -15,7 +15,9 @@ Wire rules (the server, host_tools/gatepass/hmacauth.py, is the reference):
 - POST events: body = raw 32-byte records (urgent first, then oldest first), header
   X-Gatepass-Base = log.base(); answer JSON {"acked_seq", "time", "bundle_version"};
 - GET passages?after=N: the other gates' passages (app/peers.py), fetched when a
-  heartbeat answer's "peer_seq" is beyond the cursor.
+  heartbeat answer's "peer_seq" is beyond the cursor;
+- GET release/<v>/manifest and release/<v>/file/<i>: a firmware release the heartbeat
+  answer offered ({"release": {"version": v}}), fetched by app/ota.py (docs/ota.md).
 """
 import binascii
 import hashlib
@@ -32,6 +34,7 @@ P_EVENTS = PREFIX + "/events"
 P_BUNDLE = PREFIX + "/bundle"
 P_STATUS = PREFIX + "/status"
 P_PASSAGES = PREFIX + "/passages"
+P_RELEASE = PREFIX + "/release"
 
 H_DEVICE = "X-Gatepass-Device"
 H_TIME = "X-Gatepass-Time"
@@ -44,6 +47,7 @@ REQ_EVENTS = const(1)
 REQ_BUNDLE = const(2)
 REQ_STATUS = const(3)
 REQ_PASSAGES = const(4)
+REQ_RELEASE = const(5)  # a release manifest or file (app/ota.py judges the body)
 
 # outcome of one exchange (Uplink.handle / Uplink.failed)
 OK = const(0)
@@ -93,6 +97,18 @@ class Hmac:
         """Lower-case hex digest as str."""
         return binascii.hexlify(self.digest(parts)).decode()
 
+    def start(self, first=b""):
+        """An incremental HMAC: update() the returned hash with the message as it
+        arrives (a body streamed to flash), then finish_hex() it once."""
+        h = hashlib.sha256(self._ipad)
+        h.update(first)
+        return h
+
+    def finish_hex(self, h):
+        o = hashlib.sha256(self._opad)
+        o.update(h.digest())
+        return binascii.hexlify(o.digest()).decode()
+
 
 def hmac_sha256(key, msg):
     """One-shot HMAC-SHA256 of bytes `msg` (32 bytes)."""
@@ -133,6 +149,9 @@ def verify_response(mac, req_sig, body, sig):
     """True when `sig` (hex, from the answer) signs `body` as the answer to `req_sig`."""
     if not sig:
         return False
+    mh = getattr(body, "mac_hex", None)
+    if mh is not None:  # a body streamed elsewhere, its HMAC computed on the way (app/ota.py)
+        return same(mh(), sig)
     # body: bytes, or a body left on flash (bundle.Download: chunks() reads it back)
     parts = body.chunks() if hasattr(body, "chunks") else (body,)
     want = mac.hex(_chain(b"resp\n" + req_sig.encode() + b"\n", parts))
@@ -216,6 +235,7 @@ class Uplink:
         self.peer_cursor = -1  # where the synced peer passages end; -1: no sync
         self._peer_bad_until = 0
         self.peer_retry_ms = 600000  # after a malformed page: ask again this much later
+        self.release_offer = 0  # the firmware release the server offers (verified answers)
         self.last = -1  # last outcome
         self.last_code = ""  # server's error code of the last refusal
         self.stats = {"sent": 0, "acked": 0, "batches": 0, "fail": 0, "bytes_up": 0, "ack_refused": 0}
@@ -246,6 +266,10 @@ class Uplink:
     def passages_due(self, now_ms):
         """True when the server announced peer passages beyond the synced cursor."""
         return 0 <= self.peer_cursor < self.peer_seq and now_ms >= self._peer_bad_until
+
+    def report_soon(self):
+        """Send a heartbeat next (something staff should see changed: a release)."""
+        self._status_at = None
 
     def status_due(self, now_ms):
         return self._status_at is None or now_ms - self._status_at >= self.status_ms
@@ -331,6 +355,10 @@ class Uplink:
     def bundle_request(self):
         return self._signed(REQ_BUNDLE, "GET", P_BUNDLE, (), ())
 
+    def release_request(self, path):
+        """GET one piece of a release (path under P_RELEASE, built by app/ota.py)."""
+        return self._signed(REQ_RELEASE, "GET", path, (), ())
+
     def passages_request(self):
         return self._signed(REQ_PASSAGES, "GET", "%s?after=%d" % (P_PASSAGES, self.peer_cursor), (), ())
 
@@ -367,7 +395,7 @@ class Uplink:
         if 200 <= status < 300:
             if not signed:
                 return self._out(BAD_MAC)
-            if req.kind == REQ_BUNDLE or req.kind == REQ_PASSAGES:
+            if req.kind == REQ_BUNDLE or req.kind == REQ_PASSAGES or req.kind == REQ_RELEASE:
                 return self._out(OK)  # the caller checks the body (bundle ES256, page layout)
             try:
                 d = json.loads(body)
@@ -388,6 +416,9 @@ class Uplink:
                         # the server's ids went back (database restored or reset): start
                         # over, or nothing would arrive until new ids pass the old cursor
                         self.peer_cursor = 0
+                rel = d.get("release")  # {"version": v} for a device in a rollout
+                rv = rel.get("version") if isinstance(rel, dict) else None
+                self.release_offer = rv if _is_int(rv) else 0
             self.server_version = v
             before = self.log.acked
             try:

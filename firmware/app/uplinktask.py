@@ -50,8 +50,10 @@ class UplinkTask:
     is in progress (None: always idle); poll_ms: how often new events are looked for.
     """
 
-    def __init__(self, up, http, store=None, wifi=None, idle=None, poll_ms=_POLL_MS, peers=None):
+    def __init__(self, up, http, store=None, wifi=None, idle=None, poll_ms=_POLL_MS, peers=None,
+                 ota=None):
         self.up = up
+        self.ota = ota  # app.ota.Updater: firmware releases (None: no firmware key configured)
         self.http = http
         self.store = store
         self.peers = peers
@@ -119,6 +121,14 @@ class UplinkTask:
                 return out
         now = self._mono.now()
         req = up.next_request(now)
+        ota = self.ota
+        if ota is not None:
+            ota.offer(up.release_offer)
+            if req is None and ota.due(now):
+                # only when nothing else is due: events, bundles and heartbeats go first,
+                # and between two files the gate has the CPU (the reads yield to it)
+                await self._wait_idle()
+                req = up.release_request(ota.next_path())
         if req is None:
             self.http.close()  # a connection is kept only through a burst of requests
             w = up.idle_ms(now)
@@ -137,6 +147,10 @@ class UplinkTask:
                 sink = store.sink()  # streamed to flash: RAM independent of its size
         elif req.kind == uplink.REQ_PASSAGES:
             mb = peers.MAX_BYTES
+        elif req.kind == uplink.REQ_RELEASE and ota is not None:
+            mb = ota.max_body()
+            if ota.want_file():
+                sink = ota.file_sink(up.mac, req.sig)  # streamed to flash, hashed on the way
         try:
             try:
                 status, hdrs, body = await self.http.request(req.method, req.path, req.headers,
@@ -146,31 +160,36 @@ class UplinkTask:
                     sink.close()
         except httpc.HttpError:
             out = up.failed()
+            if req.kind == uplink.REQ_RELEASE and ota is not None:
+                ota.failed_exchange()
         else:
             rtt = time.ticks_diff(time.ticks_ms(), t0)
-            if sink is not None and store is not None:
-                body = store.download()
-                if not 200 <= status < 300:
-                    body = body.small()  # an error answer: small JSON
-            out = up.handle(req, status, hdrs, body, rtt, self._mono.now())
-            if self.peers is not None and up.peer_cursor < self.peers.cursor:
-                self.peers.reset()  # the uplink went back to 0: the server's ids went back
-            if out == uplink.OK and req.kind == uplink.REQ_BUNDLE:
-                await self._wait_idle()  # the ES256 check takes a while on the device
-                code, v = (1, 0)
-                if store is not None:
-                    code, v = store.apply_file()
-                up.bundle_result(code == 0, v, self._mono.now())
-            elif sink is not None and store is not None:
-                store.discard()
-            elif out == uplink.OK and req.kind == uplink.REQ_PASSAGES and self.peers is not None:
-                await self._wait_idle()  # flash writes: not while someone is at the gate
-                try:
-                    n = self.peers.apply(body)
-                except OSError as e:  # anti-passback file damaged: retry later, do not spin
-                    _report(e)
-                    n = -1
-                up.passages_result(n, self.peers.cursor, self._mono.now())
+            if req.kind == uplink.REQ_RELEASE and ota is not None:
+                out = await self._release_answer(ota, req, status, hdrs, body, sink, rtt)
+            else:
+                if sink is not None and store is not None:
+                    body = store.download()
+                    if not 200 <= status < 300:
+                        body = body.small()  # an error answer: small JSON
+                out = up.handle(req, status, hdrs, body, rtt, self._mono.now())
+                if self.peers is not None and up.peer_cursor < self.peers.cursor:
+                    self.peers.reset()  # the uplink went back to 0: the server's ids went back
+                if out == uplink.OK and req.kind == uplink.REQ_BUNDLE:
+                    await self._wait_idle()  # the ES256 check takes a while on the device
+                    code, v = (1, 0)
+                    if store is not None:
+                        code, v = store.apply_file()
+                    up.bundle_result(code == 0, v, self._mono.now())
+                elif sink is not None and store is not None:
+                    store.discard()
+                elif out == uplink.OK and req.kind == uplink.REQ_PASSAGES and self.peers is not None:
+                    await self._wait_idle()  # flash writes: not while someone is at the gate
+                    try:
+                        n = self.peers.apply(body)
+                    except OSError as e:  # anti-passback file damaged: retry later, do not spin
+                        _report(e)
+                        n = -1
+                    up.passages_result(n, self.peers.cursor, self._mono.now())
         self.exchanges += 1
         if out == uplink.NET:
             self.net_fails += 1
@@ -188,6 +207,24 @@ class UplinkTask:
         if d:
             self.http.close()  # kept only for back-to-back requests
             await self._sleep(d)
+        return out
+
+    async def _release_answer(self, ota, req, status, hdrs, body, sink, rtt):
+        """A release manifest or file answer: checked (HMAC of the streamed body), then
+        judged by the updater (app/ota.py) once the gate is idle."""
+        up = self.up
+        ok2xx = 200 <= status < 300
+        if sink is not None:
+            body = sink if ok2xx else sink.small()  # an error answer: its small JSON
+        out = up.handle(req, status, hdrs, body, rtt, self._mono.now())
+        if out != uplink.OK:
+            ota.failed_exchange()
+            return out
+        await self._wait_idle()  # the ES256 check and the renames: not during a passage
+        if sink is not None:
+            ota.on_file(sink, self._mono.now())
+        else:
+            ota.on_manifest(body, self._mono.now())
         return out
 
     async def run(self):
@@ -213,7 +250,8 @@ def _report(e):
         print("uplink error:", repr(e))
 
 
-def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_sync=None, **kw):
+def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_sync=None, ota=None,
+          **kw):
     """UplinkTask from a config.Config (None when the config has no server URL).
     peer_sync: app.peers.Peers (None: the other gates' passages are not fetched);
     kw go to uplink.Uplink (batch, linger_ms, status_ms, min_ms, max_ms, ...)."""
@@ -226,4 +264,4 @@ def build(cfg, log, clock, store=None, wifi=None, idle=None, firmware="", peer_s
                        store.version if store is not None else 0, firmware=firmware, **kw)
     # no bundle key configured: every bundle would be refused (and alarm) - do not fetch
     up.fetch_bundles = store is not None and bool(cfg.bundle_keys)
-    return UplinkTask(up, http, store, wifi, idle, peers=peer_sync)
+    return UplinkTask(up, http, store, wifi, idle, peers=peer_sync, ota=ota)

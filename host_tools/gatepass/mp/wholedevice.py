@@ -6,6 +6,13 @@ package), under a heap cap.
     dev = WholeDevice(flash_dir, profile, config, heapsize="512wK")
     report = dev.run(spec)        # one boot: setup, serve, the scripted crowd; a dict
     dev.run(spec2)                # the next boot: same flash (log, clock, bundle), new spec
+    reports = dev.boots(spec, 4)  # boot again after every reset the board did (real reboots)
+
+Every boot runs firmware/boot.py first (the OTA boot path: the app set, a trial's
+watchdog), then main.py, like the board after a reset; a boot that ends in a reset
+(machine.reset(), the watchdog, a main that crashed on import under boot.py's trial
+watchdog) reports its cause in "reset", and the next run() on the same flash is the
+board coming up again.
 
 The device's filesystem root is `flash_dir` (board.json, config.json, data/...), exactly
 what the firmware sees at "/" on a board; firmware/ is mounted at /fw, the simulator at
@@ -94,3 +101,20 @@ class WholeDevice:
         report["returncode"] = proc.returncode
         self.runs.append(report)
         return report
+
+    def boots(self, spec: dict, max_boots: int, heapsize: str | None = None) -> list[dict]:
+        """Boot `spec` on this flash, and again after every reset the board did (its
+        cause becomes the next boot's machine.reset_cause()), at most max_boots boots;
+        the reports of every boot, the last one ended without a reset (or max_boots)."""
+        out: list[dict] = []
+        cause = spec.get("reset_cause")
+        while len(out) < max_boots:
+            s = dict(spec)
+            if cause is not None:
+                s["reset_cause"] = cause
+            r = self.run(s, heapsize)
+            out.append(r)
+            cause = r.get("reset")
+            if cause is None:
+                break
+        return out

@@ -10,6 +10,13 @@
 #   preload: modules imported with main.py before heap_code is taken (the code a boot
 #     loads later, e.g. drivers and p256 in setup(): code, not data, when measuring heap);
 #     the report's "modules" lists what a boot had loaded at its end
+#   boot: run firmware/boot.py first, as the board does after every reset (default true):
+#     the OTA boot path (otaboot.py) picks the app set and arms a trial's watchdog
+#   reset_cause: machine.reset_cause() of this boot (default power-on); the report's
+#     "reset" is the cause that ended it (machine.reset(), the watchdog) or None, so the
+#     host boots the same flash again (gatepass.mp.wholedevice.WholeDevice.run)
+#   wait "release": [["release", seconds]] until the OTA download staged a release (the
+#     board resets into it at the next idle moment: the run ends with "reset")
 import gc
 import json
 import sys
@@ -106,6 +113,10 @@ async def scenario(app, rig, spec):
         elif what == "peer":
             pid = bytes.fromhex(spec["peer_pid"])
             ok = await until(lambda: app.gate.apb.last(pid) is not None, secs)
+        elif what == "release":
+            ok = await until(lambda: app.ota is not None and app.ota.reset_wanted, secs)
+        elif what == "confirmed":
+            ok = await until(lambda: app.ota is not None and app.ota.boot_state == "confirmed", secs)
         else:
             ok = False
         note("wait", what, ok)
@@ -128,6 +139,14 @@ async def scenario(app, rig, spec):
     REPORT["feeds"] = app.feeds
     REPORT["dead"] = app.dead
     REPORT["error"] = app.error
+    _ota_report(app)
+
+
+def _ota_report(app):
+    u = app.ota
+    if u is not None:
+        REPORT["ota"] = {"state": u.release_state(), "running": u.running, "failed": u.failed,
+                         "error": u.error, "refused": u.refused, "progress": list(u.progress())}
 
 
 async def top(app, rig, spec):
@@ -139,16 +158,60 @@ async def top(app, rig, spec):
         app.relay.safe()
 
 
+def _forget_firmware():
+    """The simulator's models imported firmware modules (app.board) to check the profile;
+    on a board nothing has run before boot.py: drop them, so that boot.py decides where
+    `app` and `drivers` come from (the USB set, or an OTA slot first on sys.path)."""
+    for name in list(sys.modules):
+        if name in ("app", "drivers") or name.startswith("app.") or name.startswith("drivers."):
+            del sys.modules[name]
+
+
+def _relay_report(rig, spec):
+    r = spec["profile"].get("relay") or {}
+    pin = rig.world.pins.get(r.get("pin"))
+    if pin is None:
+        return
+    unlock = 1 if (r.get("lock", "strike") == "strike") == r.get("active_high", True) else 0
+    levels = [lv for _t, lv in pin.history]
+    REPORT["relay_levels"] = levels
+    REPORT["relay_unlocked_ever"] = unlock in levels
+
+
 def main():
     with open("/spec.json") as f:
         spec = json.loads(f.read())
     gc.collect()
     REPORT["heap_start"] = heap()
     rig = build_board(spec)
+    if spec.get("reset_cause") is not None:
+        rig.world.reset_cause = spec["reset_cause"]
+    from sim.world import WDT_RESET, SimReset
+
     app = None
-    stage = "import"
+    stage = "boot"
+    REPORT["reset"] = None
     try:
-        import main as fw_main  # on a board: boot.py, then main.py's imports
+        if spec.get("boot", True):
+            _forget_firmware()
+            import boot  # noqa: F401 - firmware/boot.py: what the board runs first
+
+            REPORT["path0"] = sys.path[0]
+        stage = "import"
+        try:
+            import main as fw_main  # on a board: boot.py, then main.py's imports
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - main.py (or an app module) crashed on import
+            # the board sits at the REPL: only a watchdog (boot.py arms one for a trial
+            # set) resets it; without one it stays there, door as the reset left it
+            REPORT["import_error"] = repr(e)
+            sys.print_exception(e)
+            if rig.world.wdt is not None:
+                rig.world.reset(WDT_RESET)
+                raise SimReset(WDT_RESET)
+            REPORT["hung"] = True
+            raise SystemExit(0)
 
         for m in spec.get("preload", []):
             __import__(m)
@@ -164,6 +227,13 @@ def main():
     except MemoryError as e:  # escaped from `stage` (setup() must never let one out)
         REPORT["oom_escaped"] = stage
         REPORT["oom"] = str(e)
+    except SimReset as e:  # machine.reset() or the watchdog: the host boots the flash again
+        REPORT["reset"] = e.cause
+        if app is not None:
+            _ota_report(app)
+    except SystemExit:
+        pass
+    _relay_report(rig, spec)
     gc.collect()
     REPORT["lookups"] = netsim.lookups
     REPORT["relay_locked"] = app.relay.locked if app is not None and app.relay is not None else None
