@@ -553,6 +553,8 @@ class App:
             fw_keys = getattr(cfg, "firmware_keys", None)
             if fw_keys:
                 self.ota = _updater(self.root, cfg, fw_keys, self.log, self._plan)
+                if self.ota is not None:
+                    self.ota.tier = self.profile.get("firmware", "")
                 self.confirm_feeds = cfg.ota_confirm_s * 1000 // FEED_MS
             firmware = _firmware_version(self.root)
             if self.ota is not None and self.ota.running:

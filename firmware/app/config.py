@@ -149,7 +149,9 @@ class Config:
             raise ConfigError("settings: not an object")
         # OTA timing (docs/ota.md): how long a new release must run healthy before it is
         # kept, and the first wait after a refused release (tests shorten both)
-        ota = d.get("ota") or {}
+        ota = d.get("ota")
+        if ota is None:
+            ota = {}
         if not isinstance(ota, dict):
             raise ConfigError("ota: not an object")
         self.ota_confirm_s = _seconds(ota, "confirm_s", 300, 10)

@@ -9,8 +9,8 @@ report() -> {"rssi": dBm or None, "heap_free": bytes, "sensor": "ok"|"fault"|"no
 "release" is the firmware's release state: "usb" for a USB-deployed app (no OTA
 release), else what the OTA boot path (otaboot.py) recorded in /ota.json, or this boot's
 download ("downloading", "failed", "staged": app/ota.py). With an updater (`ota`) also
-"release_version" (the release running, 0 = the USB set) and "release_failed" (the last
-version rolled back, 0 = none).
+"release_version" (the release running, 0 = the USB set), "release_failed" (the last
+version rolled back, 0 = none) and "tier" (the profile's "firmware": "mpy" | "frozen").
 Every read is guarded: a broken part reports "fault" or None, never raises.
 """
 import gc
@@ -113,4 +113,6 @@ class Health:
             d["release"] = o.release_state()
             d["release_version"] = o.running
             d["release_failed"] = o.failed
+            if o.tier:
+                d["tier"] = o.tier
         return d

@@ -123,6 +123,7 @@ class Updater:
         self.reset_wanted = False
         self.error = ""
         self.refused = 0
+        self.tier = ""  # the board profile's "firmware" ("mpy" | "frozen"), for the server
         if self.boot_state == STAGED:  # marked, then reset before the switch: switch now
             self.state = STAGED
             self.reset_wanted = True

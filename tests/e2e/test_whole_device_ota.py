@@ -24,7 +24,9 @@ import time
 
 import pytest
 from e2e_helpers import start_server
-from test_whole_device import HEAP, NORMAL, profile, provisioned, spec, visit
+from test_whole_device import HEAP, NORMAL, provisioned, visit
+from test_whole_device import profile as devkit
+from test_whole_device import spec as devkit_spec
 from testpki import TestPKI, TLSFront
 
 from gatepass.issuing import keys as keylib
@@ -39,6 +41,20 @@ FW_KEY = keylib.from_scalar(0x0F1A2B3C4D, kid=b"fw-1")
 WRONG_KEY = keylib.from_scalar(0xBAD0BAD0, kid=b"fw-1")  # same kid, not the community's key
 PWRON, HARD_RESET, WDT_RESET = 1, 2, 3  # machine.reset_cause() values (ESP32)
 K_RELEASE = 16
+
+
+def profile():
+    """The DevKitC profile as an "mpy" tier board (stock MicroPython + .mpy files: what a
+    full release replaces; a frozen board has no heap for a complete set)."""
+    p = devkit()
+    p["firmware"] = "mpy"
+    return p
+
+
+def spec(**kw):
+    s = devkit_spec(**kw)
+    s["profile"] = profile()
+    return s
 
 
 @pytest.fixture(scope="module")

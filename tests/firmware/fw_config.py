@@ -83,3 +83,27 @@ def test_save_is_atomic_and_validated():
         assert False
     except config.ConfigError as e:
         assert "provision" in str(e)
+
+
+def test_firmware_keys_are_their_own_keys_and_ota_timings_are_checked():
+    d = _good()
+    d["bundle_keys"] = [{"kid": "b1", "pub": PUB}]
+    d["firmware_keys"] = [{"kid": "f1", "pub": PUB}]
+    c = config.Config(d)
+    assert list(c.firmware_keys.keys()) == [b"\xf1"] and c.summary()["firmware_keys"] == 1
+    assert c.ota_confirm_s == 300 and c.ota_retry_s == 60  # defaults
+    for shared in ("0102030405060708", "b1"):  # an issuer's kid, a bundle key's kid
+        d["firmware_keys"] = [{"kid": shared, "pub": PUB}]
+        err = _error_of(d)
+        assert err is not None and "firmware_keys" in err and "also an issuer or bundle key" in err, err
+    d["firmware_keys"] = [{"kid": "f1", "pub": "04"}]
+    assert "firmware_keys[0].pub" in _error_of(d)
+    d["firmware_keys"] = []
+    assert config.Config(d).firmware_keys == {}
+    d["ota"] = {"confirm_s": 10, "retry_s": 3}
+    c = config.Config(d)
+    assert c.ota_confirm_s == 10 and c.ota_retry_s == 3
+    for bad in ({"confirm_s": 5}, {"confirm_s": True}, {"retry_s": 0}, {"retry_s": "3"}, []):
+        d["ota"] = bad
+        err = _error_of(d)
+        assert err is not None and err.startswith("ota"), (bad, err)

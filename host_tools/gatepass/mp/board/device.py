@@ -170,10 +170,9 @@ def _forget_firmware():
 def _relay_report(rig, spec):
     r = spec["profile"].get("relay") or {}
     pin = rig.world.pins.get(r.get("pin"))
-    if pin is None:
-        return
     unlock = 1 if (r.get("lock", "strike") == "strike") == r.get("active_high", True) else 0
-    levels = [lv for _t, lv in pin.history]
+    # a pad nobody configured stays high-impedance all boot (the relay board unpowered)
+    levels = [lv for _t, lv in pin.history] if pin is not None else [None]
     REPORT["relay_levels"] = levels
     REPORT["relay_unlocked_ever"] = unlock in levels
 
