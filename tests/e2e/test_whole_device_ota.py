@@ -21,6 +21,7 @@ level in any of those boots (the door stays locked throughout).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from e2e_helpers import start_server
@@ -34,6 +35,10 @@ from gatepass.issuing import passes as issue
 from gatepass.issuing import release as rel
 from gatepass.mp.wholedevice import WholeDevice
 from gatepass.technician import deploy, releases
+
+# the server side (Release/Rollout, the release endpoints) lands separately (issue 15, OS)
+pytestmark = pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "host_tools" / "gatepass" / "server"
+                                     / "releases.py").exists(), reason="the server's OTA endpoints are not built")
 
 DID = "ota-1"
 DEVICES = [[DID, "OTA gate", "in"]]
