@@ -124,9 +124,10 @@ class Updater:
         self.error = ""
         self.refused = 0
         self.tier = ""  # the board profile's "firmware" ("mpy" | "frozen"), for the server
-        if self.boot_state == STAGED:  # marked, then reset before the switch: switch now
+        if self.boot_state == STAGED:
+            # marked, yet this boot did not start the trial (boot.py did not run or
+            # failed): nothing to fetch; no reset asked either (it could loop)
             self.state = STAGED
-            self.reset_wanted = True
         self._report_boot(s)
 
     # ---- what to report

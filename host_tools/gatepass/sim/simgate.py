@@ -77,6 +77,7 @@ class SimGate:
         self.passages: list = []  # app.gate.Passage, in order
         self.events: list[tuple[float, int, int]] = []  # (sim ms, record kind, seq)
         self.boots = 0
+        self.ota_slot = ""  # the app set boot.py chose at the last boot ("": the USB set)
         self.rtc_delta = 0.0  # board RTC minus site time (power-on restarts the RTC at 0)
         self.on_passage: list[Callable] = []
         self.on_event: list[Callable] = []
@@ -112,6 +113,11 @@ class SimGate:
         main.setup takes it (None: a network that is always up)."""
         self.stop()
         main = fw_import("main")
+        # boot.py's OTA decision (otaboot.py: trial boots counted, a trial that never
+        # confirms rolled back): this interpreter runs many gates on one copy of the
+        # firmware, so the chosen slot's code is not loaded here; the whole device on the
+        # unix port (gatepass.mp.wholedevice) runs boot.py and the slot's code for real
+        self.ota_slot = fw_import("otaboot").select(str(self.flash))[0]
         with sim.installed(self.rig.world):
             app = main.setup(root=str(self.flash), wall=self.wall, reset_cause=reset_cause, wifi=wifi)
             if app.status == main.RUN and wdt:
