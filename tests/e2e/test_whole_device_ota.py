@@ -183,7 +183,9 @@ def test_ota_update_applied_refusals_and_rollback_on_the_unix_port(srv, tmp_path
         boots = dev.boots(spec(wait=[["trusted", 90], ["release", 240]], run_s=60, reset_cause=PWRON,
                                preload=mods), 4, heapsize=str(cap))
         causes = [b["reset"] for b in boots]
-        assert causes == [HARD_RESET, WDT_RESET, WDT_RESET, WDT_RESET], (causes, [b.get("ota") for b in boots])
+        assert causes == [HARD_RESET, WDT_RESET, WDT_RESET, WDT_RESET], (
+            causes, [b.get("ota") for b in boots], boots[0].get("uplink"), boots[0]["stdout"][-3000:],
+            boots[0]["stderr"][-2000:], srv.sql("SELECT state, stop_reason FROM gatepass_rollout"), device_row(srv))
         assert boots[0]["ota"]["state"] == "staged" and boots[0]["path0"] == "/ota/a"
         for b in boots[1:]:
             assert "crashes on import" in b["import_error"] and b["path0"] == "/ota/b", b.get("import_error")
