@@ -27,6 +27,8 @@ NOT_COMMUNITY_DATA = {
     "device-api": "HMAC-signed device requests, no staff session or password counts (test_server_api)",
     "staff-api-openapi": "the staff API's public schema",
     "language": "the account's own choice of language (saved on the account, not a community's)",
+    "public-figures": "the daily public figures: aggregates only, at an unguessable link, answered only while an "
+                      "admin publishes it (test_server_report: nothing personal on it)",
 }
 
 
@@ -49,6 +51,8 @@ def _kind(route: str) -> str | None:
         return "device-api"
     if route == "api/staff/v1/openapi.json":
         return "staff-api-openapi"
+    if route.startswith("public/figures/"):
+        return "public-figures"
     return None
 
 
@@ -134,7 +138,8 @@ def _values(two, name):
           "gatepass:pass_revoke": two["pass"].pk, "gatepass:quarantine_lift": two["quarantine"].pk,
           "gatepass:device_command": "m-in"}
     return {"pk": pk.get(name, 0), "object_id": two["pass"].pk, "id": two["users"]["maple-admin"].pk, "app_label": "gatepass",
-            "content_type_id": 1, "url": "gatepass/pass/", "path": "gatepass/style.css"}
+            "content_type_id": 1, "url": "gatepass/pass/", "path": "gatepass/style.css",
+            "fmt": "csv"}
 
 
 # a body that would change maple if any check let it through (rules, passes, members, admin)
@@ -184,7 +189,8 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
     for must in ("", "alerts/", "alerts/<int:pk>/ack", "events/", "events.csv", "devices/", "rules/",
                  "rules/quarantine/<int:pk>/lift", "passes/", "passes/<int:pk>/card", "passes/<int:pk>/revoke",
                  "members/", "audit/", "admin/", "api/staff/v1/devices", "devices/<str:pk>/command",
-                 "api/staff/v1/roster", "api/staff/v1/passes", "live/alerts", "occupancy/"):
+                 "api/staff/v1/roster", "api/staff/v1/passes", "live/alerts", "occupancy/",
+                 "figures/", "figures/publish", "figures.<str:fmt>", "report.csv", "report.xlsx"):
         assert must in checked, must
 
 

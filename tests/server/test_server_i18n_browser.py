@@ -45,6 +45,7 @@ ALLOWED_LATIN = {
     "community", "add", "server", "bm-in", "bm-out", "nm-in", "fl", "HMAC-SHA256", "pub",
     "Wi-Fi", "dBm", "usb", "USB", "OTA", "X-Gatepass-Epoch",
     "Control", "Command", "Mac",  # key names in Django's own Chinese help text
+    "Excel",  # the spreadsheet the daily report opens in
 }
 CODE = re.compile(r"^(?:[A-Z][A-Z0-9_]{2,}|R\d+|k\d+|0x[0-9a-f]+|[0-9a-f]{4,}|v?\d[\w.]*|[a-z]{1,2}\d*)$")
 
@@ -125,19 +126,27 @@ def state(browser, live, artifacts, tmp_path_factory):
     page.goto(live.url + "/alerts/")
     page.locator("tr.alert-urgent button").first.click()
     page.wait_for_load_state()
+    page.goto(live.url + "/figures/")
+    page.click("#publish-button")
+    page.wait_for_load_state()
+    public = page.get_attribute("#public-link", "href")[len(live.url):]
     path = tmp_path_factory.mktemp("state") / "state.json"
     ctx.storage_state(path=str(path))
     ctx.close()
-    return {"storage": str(path), "card": card}
+    return {"storage": str(path), "card": card, "public": public}
 
 
-def staff_pages(card: str) -> dict[str, str]:
-    return {
+def staff_pages(card: str, public: str = "") -> dict[str, str]:
+    out = {
         "board": "/", "alerts": "/alerts/", "alerts-all": "/alerts/?all=1", "events": "/events/",
         "events-invalid-filter": "/events/?pid=xyz", "devices": "/devices/", "rules": "/rules/", "passes": "/passes/",
         "card": card, "members": "/members/", "audit": "/audit/", "occupancy": "/occupancy/",
         "board-day": "/?day=2026-01-01",
+        "figures": "/figures/",
     }
+    if public:
+        out["figures-public"] = public  # the published daily figures (no login needed)
+    return out
 
 
 def admin_pages(page, base: str, every: bool = True) -> dict[str, str]:
@@ -223,7 +232,7 @@ def test_every_staff_page_in_both_languages_and_widths(browser, live, state, cat
     for width in WIDTHS:
         ctx = _context(browser, state, lang, width)
         page = ctx.new_page()
-        pages = staff_pages(state["card"])
+        pages = staff_pages(state["card"], state["public"])
         pages.update(admin_pages(page, live.url, every=width == "desktop"))
         for name, path in pages.items():
             r = page.goto(live.url + path)
@@ -266,11 +275,14 @@ def test_translated_text_on_each_page(browser, live, state):
         "/admin/gatepass/pass/": ("通行证", "王芳", "居民"),
         "/audit/": ("审计日志", "操作人"),
         "/members/": ("本小区工作人员", "查看员"),
+        "/figures/": ("每日公示", "进入", "外出", "封控楼栋", "有隔离住户的楼栋", "3栋", "已发布", "每日报表"),
+        state["public"]: ("枫林苑", "每日公示", "居家隔离人数", "仅为汇总数据"),
     }
     english = {"/": ("Today", "Mode", "prevention", "Times in Asia/Shanghai (UTC+0800)"),
                "/events/": ("Pass expired", "resident", "allowed", "denied"),
                "/rules/": ("prevention", "control", "sealed", "building 3 entrance 2"),
-               "/admin/": ("gatepass administration", "Passes", "Communities", "Quarantines")}
+               "/admin/": ("gatepass administration", "Passes", "Communities", "Quarantines"),
+               "/figures/": ("Daily figures", "Entries", "Sealed buildings", "building 3", "Daily report")}
     ctx = _context(browser, state, "zh-hans", "desktop")
     page = ctx.new_page()
     for path, texts in want.items():

@@ -683,6 +683,8 @@ AUDIT_ACTIONS = [
     ("quarantine_delete", _("quarantine deleted")), ("alert_add", _("alert added")),
     ("alert_change", _("alert changed")), ("alert_delete", _("alert deleted")),
     ("roster_import", _("roster imported")), ("pass_register", _("passes registered")),
+    ("figures_publish", _("daily figures published")), ("figures_unpublish", _("daily figures withdrawn")),
+    ("figures_new_link", _("new link for the daily figures")), ("report_export", _("daily report exported")),
 ]
 
 
@@ -718,3 +720,25 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return "%s %s %s %s" % (self.at, self.actor, self.action, self.target)
+
+
+def _new_figures_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class PublicFigures(models.Model):
+    """The community's daily public figures page (views_report.py): a read-only page of
+    aggregates at an unguessable link, answered only while staff publish it."""
+
+    community = models.OneToOneField(Community, on_delete=models.CASCADE, primary_key=True,
+                                     related_name="public_figures", verbose_name=_("community"))
+    token = models.CharField(_("link token"), max_length=32, unique=True, default=_new_figures_token)
+    published = models.BooleanField(_("published"), default=False)
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("daily public figures")
+        verbose_name_plural = _("daily public figures")
+
+    def __str__(self):
+        return "%s (%s)" % (self.community_id, "published" if self.published else "not published")

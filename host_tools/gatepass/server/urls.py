@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import language, views, views_console
+from . import language, views, views_console, views_report
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -25,6 +25,15 @@ staff = [
     # the console's live parts (views_console.py)
     path("live/alerts", views_console.live_alerts, name="live_alerts"),
     path("occupancy/", views_console.occupancy, name="occupancy"),
+    path("figures/", views_report.figures_page, name="figures"),
+    path("figures/publish", views_report.figures_publish, name="figures_publish"),
+    path("figures.<str:fmt>", views_report.figures_export, name="figures_export"),
+    path("report.csv", views_report.report_csv, name="report_csv"),
+    path("report.xlsx", views_report.report_xlsx, name="report_xlsx"),
+    # public, no login: the published daily figures (aggregates only) at an unguessable link
+    path("public/figures/<str:token>/", views_report.public_figures, name="public_figures"),
+    path("public/figures/<str:token>/figures.<str:fmt>", views_report.public_figures_export,
+         name="public_figures_export"),
 ]
 
 urlpatterns = [
