@@ -11,17 +11,13 @@ decides alone, with the bundle it already holds, as it would after hours offline
 """
 from __future__ import annotations
 
-import html
-import http.cookiejar
 import re
 import time
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from e2e_helpers import Sim, Srv, drained
+from gatepass.demo.web import Web, text_of
 from gatepass.server.testing import LiveServer
 
 DEVICES = [["c-in", "南门", "in"], ["c-out", "南门", "out"]]
@@ -40,75 +36,6 @@ def srv(tmp_path_factory):
     s.close()
 
 
-class Web:
-    """A browser without JavaScript: cookies, CSRF tokens, forms posted as a page does."""
-
-    def __init__(self, base: str, lang: str = "zh-hans"):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-        self.lang = lang
-        self.last_url = ""
-
-    def _req(self, path, data=None, headers=None):
-        url = path if path.startswith("http") else self.base + path
-        h = {"Accept-Language": self.lang, "Referer": self.base + "/"}
-        h.update(headers or {})
-        req = urllib.request.Request(url, data=data, headers=h)
-        try:
-            with self.opener.open(req, timeout=60) as r:
-                self.last_url = r.geturl()
-                return r.status, r.read(), r.headers
-        except urllib.error.HTTPError as e:
-            self.last_url = url
-            return e.code, e.read(), e.headers
-
-    def get(self, path):
-        status, body, headers = self._req(path)
-        return status, body.decode("utf-8", "replace")
-
-    def get_bytes(self, path):
-        return self._req(path)
-
-    def csrf(self) -> str:
-        for c in self.jar:
-            if c.name == "csrftoken":
-                return c.value
-        raise AssertionError("no CSRF cookie: GET a page with a form first")
-
-    def post(self, path, fields: dict, files: dict | None = None):
-        fields = dict(fields)
-        fields.setdefault("csrfmiddlewaretoken", self.csrf())
-        if files:
-            boundary = "----gatepass-e2e-%d" % time.time_ns()
-            parts = []
-            for k, v in fields.items():
-                parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n"
-                              % (boundary, k, v)).encode())
-            for k, (name, data, ctype) in files.items():
-                parts.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
-                              "Content-Type: %s\r\n\r\n" % (boundary, k, name, ctype)).encode() + data + b"\r\n")
-            parts.append(("--%s--\r\n" % boundary).encode())
-            status, body, _ = self._req(path, b"".join(parts),
-                                        {"Content-Type": "multipart/form-data; boundary=%s" % boundary})
-        else:
-            status, body, _ = self._req(path, urllib.parse.urlencode(fields).encode(),
-                                        {"Content-Type": "application/x-www-form-urlencoded"})
-        return status, body.decode("utf-8", "replace")
-
-    def login(self, user: str, password: str) -> "Web":
-        self.get("/login/")
-        status, body = self.post("/login/", {"username": user, "password": password, "next": "/"})
-        assert status == 200 and "/login/" not in self.last_url, body[-2000:]
-        return self
-
-
-def text_of(page: str) -> str:
-    """The visible text of a page, whitespace collapsed (what a reader sees)."""
-    page = re.sub(r"(?s)<(script|style)\b.*?</\1>", " ", page)
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
-
-
 def scan(simu, g, text, body_c=36.6):
     """A person with `text` on the phone at gate g: shows it, gets the decision, walks
     away; the door cycle ends before the next person."""
@@ -119,6 +46,15 @@ def scan(simu, g, text, body_c=36.6):
     g.nobody()
     simu.run_for(7_000)
     return ps.decision
+
+
+def later(simu, seconds: int) -> None:
+    """The boards' clock `seconds` later (the gates are offline: nothing sets it back)."""
+    before = [g.app.clock.now() for g in simu.site.gates.values()]
+    simu.skew_s += seconds
+    simu.run_for(1_000)
+    for b, g in zip(before, simu.site.gates.values()):
+        assert g.app.clock.now() >= b + seconds
 
 
 def bundle_version(srv) -> int:
@@ -163,10 +99,25 @@ def test_issue14_roster_declaration_visitor_isolation_end_to_end(srv):
         # ... and the console's event list shows the passage
         status, page = staff.get("/events/?device=c-in")
         assert status == 200 and resident_pid[:8] in page
+        # the day's report names the person and the unit behind the pass
+        status, report = staff.get("/report.csv")
+        mine = [r for r in report.splitlines() if resident_pid in r]
+        assert status == 200 and len(mine) == 1 and "王芳" in mine[0] and "3-1-1203" in mine[0], mine
+        # the published daily figures count the entry, and nothing personal
+        boss = Web(srv.server.url).login("boss", srv.seeded["staff"]["boss"])
+        boss.get("/figures/")
+        boss.post("/figures/publish", {"do": "publish"})
+        link = re.search(r'id="public-link">([^<]+)<', boss.get("/figures/")[1]).group(1)
+        status, public = Web(srv.server.url).get(link)
+        assert status == 200 and 'id="f-in">1<' in public
+        assert "王芳" not in public and resident_pid not in public and "1203" not in text_of(public)
 
         # -- offline from here: the clock moves on without the server
+        versions = [a.store.version for a in apps]
         srv.proxy.down = True
-        simu.run_for(2_000)
+        later(simu, 31 * 24 * HOUR)  # a month on: the resident's 30-day pass has run out
+        assert scan(simu, gin, resident_text).reason == reasons.EXPIRED
+        assert [a.store.version for a in apps] == versions  # decided with the bundle it held
     finally:
         srv.proxy.down = False
         simu.close()

@@ -48,6 +48,10 @@ PARAMS = {
     "alert_ack": {"pk": "SELECT id FROM gatepass_alert ORDER BY id LIMIT 1"},
     "quarantine_lift": {"pk": "SELECT id FROM gatepass_quarantine ORDER BY id LIMIT 1"},
     "device_command": {"pk": "SELECT id FROM gatepass_device ORDER BY id LIMIT 1"},
+    "figures_export": {"fmt": "SELECT 'csv'"},
+    "public_figures": {"token": "SELECT token FROM gatepass_publicfigures WHERE published LIMIT 1"},
+    "public_figures_export": {"token": "SELECT token FROM gatepass_publicfigures WHERE published LIMIT 1",
+                              "fmt": "SELECT 'pdf'"},
 }
 # extra query strings worth a look (the same page with more on it)
 VARIANTS = {"alerts": ["?all=1"], "events": ["?pid=xyz"]}
@@ -114,6 +118,9 @@ def storage(browser, live, tmp_path_factory):
     page.fill("#id_room", "1204")
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/passes/\d+/card$"))
+    page.goto(live.url + "/figures/")
+    page.click("#publish-button")  # the public daily figures join the walk
+    page.wait_for_load_state()
     path = tmp_path_factory.mktemp("layout-state") / "state.json"
     ctx.storage_state(path=str(path))
     ctx.close()

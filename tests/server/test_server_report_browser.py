@@ -103,6 +103,8 @@ def test_figures_published_printed_and_exported(browser, live, day, shots, width
     ctx = browser.new_context(locale="zh-CN", viewport=WIDTHS[width], accept_downloads=True)
     page = ctx.new_page()
     _login(page, live)
+    if width == "phone":
+        page.click("#menu-toggle")  # the nav folds behind the menu button on a phone
     page.click("header >> text=每日公示")
     page.wait_for_url(live.url + "/figures/")
     assert page.inner_text("#f-in") == "2" and page.inner_text("#f-out") == "1"
