@@ -11,17 +11,23 @@ decides alone, with the bundle it already holds, as it would after hours offline
 """
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import re
 import time
 
 import pytest
 
 from e2e_helpers import Sim, Srv, drained
-from gatepass.demo.web import Web, text_of
+from gatepass.demo.web import Web, staff_api, text_of
 from gatepass.server.testing import LiveServer
 
 DEVICES = [["c-in", "南门", "in"], ["c-out", "南门", "out"]]
 HOUR = 3600
+ROSTER = ("姓名,电话,房号,身份,备注\r\n"
+          "王芳,13800000001,3-1-1203,居民,\r\n"
+          "李伟,13800000002,5-2-501,居民,\r\n"
+          "赵敏,13800000004,,物业,保安\r\n")
 
 
 @pytest.fixture(scope="module")
@@ -67,17 +73,15 @@ def test_issue14_roster_declaration_visitor_isolation_end_to_end(srv):
     t0 = time.perf_counter()
     staff = Web(srv.server.url).login("guard", srv.seeded["staff"]["guard"])
 
-    # -- the resident's pass. Staff issue it on the passes page (the roster import, the
-    # phone self-declaration and its approval replace this step as they land).
-    status, _ = staff.get("/passes/")
-    assert status == 200
-    status, page = staff.post("/passes/", {"name": "王芳", "phone": "13800000001", "role": "0", "building": "3",
-                                            "entrance": "1", "room": "1203", "dirs": "3", "label": "", "days": "30"})
-    assert status == 200, page[-2000:]
-    cti = re.search(r"/passes/(\d+)/card", staff.last_url)
-    assert cti, staff.last_url
-    resident = srv.sql("SELECT text, pid FROM gatepass_pass WHERE id = ?", int(cti.group(1)))[0]
-    resident_text, resident_pid = resident
+    # -- roster import: the building managers' resident list (CSV as Excel writes it: GBK)
+    status, ans = staff_api(srv.server.url, "guard", srv.seeded["staff"]["guard"], "/roster", {
+        "community": "maple", "filename": "名单.csv", "content": base64.b64encode(ROSTER.encode("gbk")).decode(),
+        "commit": True, "issue_passes": True})
+    assert status == 200 and ans["committed"], ans
+    ctis = {r["name"]: r["cti"] for r in ans["rows"]}
+    assert set(ctis) == {"王芳", "李伟", "赵敏"} and all(ctis.values()), ans["rows"]
+    resident_text, resident_pid = srv.sql("SELECT text, pid FROM gatepass_pass WHERE cti = ?", ctis["王芳"])[0]
+    # (the phone self-declaration and its approval replace the roster's pass here once they land)
 
     simu = Sim(srv)
     try:
@@ -96,9 +100,12 @@ def test_issue14_roster_declaration_visitor_isolation_end_to_end(srv):
         row = srv.sql("SELECT allowed, direction FROM gatepass_event WHERE device_id = 'c-in' AND pid = ? "
                       "AND kind = 1", resident_pid)
         assert row == [(1, 1)]
-        # ... and the console's event list shows the passage
+        # ... and the console's event list shows it with the person and the unit
         status, page = staff.get("/events/?device=c-in")
-        assert status == 200 and resident_pid[:8] in page
+        row = [r for r in re.findall(r"(?s)<tr\b.*?</tr>", page) if resident_pid[:8] in r]
+        assert status == 200 and len(row) == 1, page[-3000:]
+        seen = text_of(row[0])
+        assert "王芳" in seen and "3-1-1203" in seen and "南门" in seen, seen
         # the day's report names the person and the unit behind the pass
         status, report = staff.get("/report.csv")
         mine = [r for r in report.splitlines() if resident_pid in r]
@@ -115,8 +122,10 @@ def test_issue14_roster_declaration_visitor_isolation_end_to_end(srv):
         # -- offline from here: the clock moves on without the server
         versions = [a.store.version for a in apps]
         srv.proxy.down = True
-        later(simu, 31 * 24 * HOUR)  # a month on: the resident's 30-day pass has run out
-        assert scan(simu, gin, resident_text).reason == reasons.EXPIRED
+        exp = dt.datetime.fromisoformat(srv.sql("SELECT exp FROM gatepass_pass WHERE pid = ?", resident_pid)[0][0])
+        exp = int(exp.replace(tzinfo=exp.tzinfo or dt.timezone.utc).timestamp())
+        later(simu, exp - int(time.time()) + 24 * HOUR)  # a day after the resident's pass runs out
+        assert scan(simu, gout, resident_text).reason == reasons.EXPIRED
         assert [a.store.version for a in apps] == versions  # decided with the bundle it held
     finally:
         srv.proxy.down = False

@@ -82,3 +82,23 @@ def text_of(page: str) -> str:
     """The visible text of a page, whitespace collapsed (what a reader sees)."""
     page = re.sub(r"(?s)<(script|style)\b.*?</\1>", " ", page)
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def staff_api(base: str, user: str, password: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """A call of the staff API (/api/staff/v1/...) with HTTP Basic: (status, JSON answer)."""
+    import base64
+    import json
+
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base.rstrip("/") + "/api/staff/v1" + path, data=data, headers={
+        "Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode(),
+        "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            return e.code, json.loads(raw)
+        except ValueError:
+            return e.code, {"detail": raw.decode("utf-8", "replace")}
