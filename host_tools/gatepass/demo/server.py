@@ -236,6 +236,12 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
         console.print(t)
         if not all_stored:
             res.mismatches.append((crowd.Visit("upload", action="note"), "events missing on the server"))
+        if srv.live.staff:
+            from . import community as flows
+
+            console.print("[bold]the community's own workflows (issue 14)[/bold]")
+            for p in flows.play(console, srv.url, login, password, gates, site, community, srv.db):
+                res.mismatches.append((crowd.Visit("community", action="note"), p))
         console.print("dashboard: [bold]%s/[/bold]  login [bold]%s[/bold] / [bold]%s[/bold]" % (srv.url, login, password))
         console.print("  staff pages in Chinese (工作人员页面为中文); English: a browser asking for it, or the "
                       "language switch on every page")
