@@ -92,6 +92,29 @@ def test_release_state_from_the_file():
     os.remove(d + "/ota.json")
 
 
+def test_release_fields_come_from_the_updater():
+    """With an OTA updater (app/ota.py): this boot's download state, the running and the
+    rolled-back versions, the hardware tier (what the server's rollouts read)."""
+    from app import ota
+
+    from core_doubles import tmpdir
+
+    d = tmpdir("relup")
+    with open(d + "/ota.json", "w") as f:
+        f.write(json.dumps({"active": "", "version": 3, "trial": "", "state": "rolled_back", "failed": 4}))
+    u = ota.Updater(d, {b"k": b"x"}, 6, 100000)
+    u.tier = "mpy"
+    rep = health.Health(Gate(read_temp=False, scanner=True), [], None, None, None, "usb", None, u).report()
+    assert rep["release"] == "rolled_back" and rep["release_version"] == 3 and rep["release_failed"] == 4
+    assert rep["tier"] == "mpy"
+    u.offer(4)
+    assert not u.due(0)  # the version the boot path rolled back is never fetched again
+    u.offer(5)
+    assert u.due(0) and u.next_path() == "/api/device/v1/release/5/manifest"
+    u.state = ota.DOWNLOADING
+    assert health.Health(None, [], ota=u).report()["release"] == "downloading"
+
+
 def test_heartbeat_body_carries_health_and_survives_a_failing_report():
     from fw_uplink import Rig
 
