@@ -240,6 +240,9 @@ class Updater:
 
     def on_manifest(self, data, now_ms):
         """A signed manifest arrived: verify it and start staging. True when accepted."""
+        import gc
+
+        gc.collect()  # the ES256 check's big integers want room: start from a compact heap
         try:
             m = release.verify(data, self.keys, self.running, self.mpy)
             if m.version != self.offered:
