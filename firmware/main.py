@@ -51,6 +51,7 @@ from app import config as _config
 from app import gate as _gate
 from app import lists as _lists
 from app import settings as _st
+from app import visits as _visits
 from app.aio import sleep_ms
 from app.fsutil import write_atomic
 
@@ -490,7 +491,7 @@ class App:
         g = _gate.Gate(cfg.direction, cfg.community, self._keys, s, self.log, clk,
                        _lists.Lists(data), _lists.Passback(data + "/passback.bin"), dev.relay,
                        dev.indicator, dev.scanner, sensor.read if sensor is not None else None,
-                       dev.door)
+                       dev.door, _visits.Visits(data + "/visits.bin"))
         self.gate = g
         self._keys = self._settings = None
         g.voice = dev.voice

@@ -18,8 +18,8 @@ package("app", files=(
     "__init__.py", "aio.py", "alarms.py", "backoff.py", "base45.py", "board.py", "bundle.py", "cbor.py",
     "clock.py", "codes.py", "config.py", "cose.py", "eventlog.py", "flash.py", "fsutil.py", "gate.py", "health.py",
     "httpc.py", "lists.py", "p256.py", "p256n.py", "passes.py", "peers.py", "policy.py",
-    "ota.py", "reasons.py", "record.py", "release.py", "remote.py", "roles.py", "settings.py", "thermo.py", "uplink.py",
-    "uplinktask.py",
+    "ota.py", "reasons.py", "record.py", "release.py", "remote.py", "roles.py", "settings.py", "thermo.py",
+    "uplink.py", "uplinktask.py", "visits.py",
 ))
 
 package("drivers", files=(

@@ -9,14 +9,16 @@ over a CBOR map:
     5 threshold (centi-degrees C)                      6 revoked: bstr of sorted 8-byte ids
     7 quarantined: [[building, entrance, room], ...] sorted, unique
     8 settings: {name: value}                          9 issuer keys: [[kid, pub65], ...]
+   10 isolated: bstr of 12-byte entries, pass id (8) + end (u32 big-endian unix s),
+      sorted by pass id, one per pass, end > 0 (home isolation; absent = nobody)
 
 Floats in settings come as RFC 8949 decimal fractions (tag 4 [exponent, mantissa]).
 
 Streamed: a bundle is never held in RAM. It arrives in a file (uplinktask writes the
 HTTP body to `bundle.dl` in chunks); the Sig_structure is hashed piece by piece from
 the file and p256 verifies the digest; the payload is walked item by item (heads
-only: the revoked ids are a byte range of the file, the quarantined units are read one
-by one), and the lists are copied to their sorted flash files in chunks. RAM does not
+only: the revoked ids and the isolation entries are byte ranges of the file, the
+quarantined units are read one by one), and the lists are copied to their sorted flash files in chunks. RAM does not
 depend on list size; the lists must come sorted and duplicate-free (the server's
 canonical form), which is checked while reading. Only the settings map and the issuer
 keys are decoded whole (each bounded by _SMALL bytes).
@@ -25,7 +27,7 @@ Files in `dirpath` (Store): `bundle.cbor` (the signed bytes as received, the com
 point), `bundle.new` (verified, being applied: a power cut between it and the rename is
 rolled forward at the next boot), `bundle.ver` (the highest version ever applied: a
 damaged bundle.cbor cannot let an older bundle back in), and the lists app/lists.py reads
-(revoked.bin, quarantine.bin), each replaced by temp file + rename. At boot the stored
+(revoked.bin, quarantine.bin, isolation.bin), each replaced by temp file + rename. At boot the stored
 bundle is verified again (signature included, streamed); a bad one is ignored and
 logged, and the config's settings stay in force.
 """
@@ -55,8 +57,10 @@ B_REVOKED = const(6)
 B_QUARANTINED = const(7)
 B_SETTINGS = const(8)
 B_KEYS = const(9)
+B_ISOLATED = const(10)
 _TAG_DECIMAL = const(4)
 _PID = const(8)
+_ISO = const(12)  # lists.W_ISO
 
 # result codes (reason field of the K_BUNDLE record; 0 = applied)
 APPLIED = const(0)
@@ -214,6 +218,8 @@ class Bundle:
         self.q_off = 0
         self.q_count = 0
         self.q_end = 0
+        self.iso_off = 0
+        self.iso_len = 0
         self.settings = {}
         self.keys = []
 
@@ -250,15 +256,24 @@ class Bundle:
 
     def revoked_chunks(self, f, buf):
         """Yield memoryviews of buf filled with the revoked ids, chunk by chunk."""
-        f.seek(self.rev_off)
-        left = self.rev_len
-        mv = memoryview(buf)
-        while left:
-            n = len(buf) if left > len(buf) else left
-            if f.readinto(mv[:n]) != n:
-                raise _bad("truncated")
-            left -= n
-            yield mv[:n]
+        return _range_chunks(f, buf, self.rev_off, self.rev_len)
+
+    def isolated_count(self):
+        return self.iso_len // _ISO
+
+    def isolated_chunks(self, f, buf):
+        """Yield memoryviews of buf filled with the isolation entries (whole entries)."""
+        return _range_chunks(f, buf, self.iso_off, self.iso_len, len(buf) - len(buf) % _ISO)
+
+    def isolated(self):
+        """[(pid, end)] (tests and tools only: holds the list)."""
+        out = []
+        with self.open() as f:
+            for c in self.isolated_chunks(f, bytearray(_CHUNK)):
+                for i in range(0, len(c), _ISO):
+                    e = bytes(c[i:i + _ISO])
+                    out.append((e[:_PID], int.from_bytes(e[_PID:], "big")))
+        return out
 
     def revoked_ids(self):
         """The revoked ids as one bytes (tests and tools only: holds the list)."""
@@ -285,6 +300,21 @@ class Bundle:
     @property
     def quarantined(self):
         return list(self.units())
+
+
+def _range_chunks(f, buf, off, length, step=0):
+    """Yield memoryviews of buf holding bytes off..off+length of f, `step` (default
+    len(buf)) bytes at a time."""
+    f.seek(off)
+    left = length
+    mv = memoryview(buf)
+    step = step or len(buf)
+    while left:
+        n = step if left > step else left
+        if f.readinto(mv[:n]) != n:
+            raise _bad("truncated")
+        left -= n
+        yield mv[:n]
 
 
 def _unit(inp):
@@ -392,6 +422,13 @@ def _payload(inp, b, poff, plen):
             b.q_count = m
             for _ in range(m):  # checked later, unit by unit (_check_lists)
                 inp.skip_item()
+        elif k == B_ISOLATED:
+            major, m = inp.head()
+            if major != 2 or m % _ISO:
+                raise _bad("isolated")
+            b.iso_off = inp.pos
+            b.iso_len = m
+            inp.skip(m)
         elif k == B_SETTINGS:
             s = inp.small()
             if type(s) is not dict:
@@ -441,6 +478,15 @@ def _check_lists(f, b, buf):
         if pu is not None and u <= pu:
             raise _bad("quarantined units not sorted")
         pu = u
+    prev = None
+    for c in b.isolated_chunks(f, buf):
+        for i in range(0, len(c), _ISO):
+            cur = bytes(c[i:i + _PID])
+            if prev is not None and cur <= prev:
+                raise _bad("isolated ids not sorted")
+            if c[i + 8] | c[i + 9] | c[i + 10] | c[i + 11] == 0:
+                raise _bad("isolated: end 0")
+            prev = cur
 
 
 def _read_file(f, size, keys, max_bytes, buf):
@@ -712,6 +758,7 @@ class Store:
         with open(b.src, "rb") as f:
             write_atomic(d + "/" + lists.REVOKED, b.revoked_chunks(f, buf))
             write_atomic(d + "/" + lists.QUARANTINE, _unit_keys(b, f))
+            write_atomic(d + "/" + lists.ISOLATION, b.isolated_chunks(f, buf))
         os.rename(self._p(NEW), self._p(CURRENT))
         if b.version > self.floor:
             v = b.version

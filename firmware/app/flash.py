@@ -10,8 +10,9 @@ already on the filesystem then):
 
 - margin: 10 % of the filesystem (at least 16 blocks) stays free: LittleFS needs free
   blocks to write copy-on-write and to wear-level;
-- fixed: the anti-passback table (64 KB), clock, config copies, peers cursor, the
-  quarantine list (its units are bounded by the bundle) and small files: FIXED bytes;
+- fixed: the anti-passback table (64 KB), the visitor table (4 KB), clock, config
+  copies, peers cursor, the quarantine list (its units are bounded by the bundle) and
+  small files: FIXED bytes;
 - ota: room to stage a firmware update (new .mpy files beside the old ones):
   min(256 KB, 1/8 of the rest);
 - bundle: the largest bundle accepted, min(1 MB, 1/6 of what is left); BUNDLE_COPIES
@@ -37,7 +38,7 @@ RECORD = const(32)  # bytes per log record (app/record.py)
 SEG_RECORDS = const(2000)  # records per log segment file (64,000 bytes)
 MAX_SEGMENTS = const(31)  # 62,000 records, the log before the plan existed
 MARGIN_PCT = const(10)
-FIXED = const(98304)  # passback table 64 KB + small files
+FIXED = const(98304)  # passback table 64 KB + visitor table 4 KB + small files
 OTA_MAX = const(262144)
 BUNDLE_MAX = const(1048576)
 BUNDLE_MIN = const(16384)

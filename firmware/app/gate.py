@@ -27,7 +27,7 @@ import time
 
 from micropython import const
 
-from app import passes, policy, reasons, record, roles, thermo
+from app import passes, policy, reasons, record, roles, thermo, visits
 from app.aio import sleep_ms
 # indicator patterns and door events: app/codes.py (drivers use the same numbers)
 from app.codes import (DOOR_CLOSED, DOOR_FORCED, DOOR_HELD, DOOR_OPENED, SHOW_ALLOW,  # noqa: F401
@@ -108,7 +108,7 @@ class Gate:
 
     keys: {kid: p256.PublicKey}; settings: app.settings.Settings; log: EventLog;
     clock: app.clock.Clock; lists: app.lists.Lists or None; apb: app.lists.Passback or
-    None.
+    None; visits: app.visits.Visits or None (the visitor table: one entry, one exit).
     Timing attributes (ms): measure_ms, grace_ms, retry_gap_ms, repeat_ms, poll_ms,
     notice_ms; `cols` is the display width in characters.
     """
@@ -122,7 +122,8 @@ class Gate:
     cols = 16
 
     def __init__(self, direction, community, keys, settings, log, clock, lists=None, apb=None,
-                 relay=None, indicator=None, scanner=None, read_temp=None, door=None):
+                 relay=None, indicator=None, scanner=None, read_temp=None, door=None,
+                 visits=None):
         if direction not in (roles.IN, roles.OUT):
             raise ValueError("direction must be roles.IN or roles.OUT")
         self.direction = direction
@@ -132,6 +133,7 @@ class Gate:
         self.clock = clock
         self.lists = lists
         self.apb = apb
+        self.visits = visits
         self.relay = relay
         self.indicator = indicator
         self.scanner = scanner
@@ -321,7 +323,7 @@ class Gate:
     def decide(self, p, temp):
         c = self.clock
         return policy.decide(p, temp, self.direction, c.now(), c.trusted(), self.settings,
-                             self.lists, self.apb)
+                             self.lists, self.apb, self.visits)
 
     def _worth_waiting(self, p):
         # keep a person at the thermometer only if a normal reading would let them in:
@@ -337,8 +339,10 @@ class Gate:
         temp = ps.temp
         pid = None
         role = record.NO_ROLE
+        exp = 0
         if not isinstance(p, int) and p is not None:
             pid = record.pass_id(p.cti)
+            exp = p.exp
             role = p.role if 0 <= p.role < 255 else record.NO_ROLE
         body = obj = amb = record.NO_TEMP
         if temp is not None and not isinstance(temp, int):
@@ -360,9 +364,13 @@ class Gate:
                 relay.unlock(d.unlock_s * 1000)
             self.state = DOOR
             self.doorwatch.entered = False
-            if self.apb is not None and pid is not None:
+            if pid is not None:
                 try:
-                    self.apb.record(pid, self.direction, ps.t)
+                    if self.apb is not None:
+                        self.apb.record(pid, self.direction, ps.t)
+                    if role == roles.VISITOR and self.visits is not None:
+                        self.visits.mark(pid, visits.ENTERED if self.direction == roles.IN
+                                         else visits.EXITED, exp, ps.t)
                 except OSError as e:  # the door is open and logged: note it, go on
                     self.last_error = e
                     self.log_event(record.K_ERROR, aux=reasons.INTERNAL_ERROR, role=role, pid=pid)

@@ -1,11 +1,14 @@
-"""Revocation and quarantine lists, and the anti-passback store, all on flash.
+"""Revocation, quarantine and home-isolation lists, and the anti-passback store, on flash.
 
 Lists are sorted files of fixed-width keys, searched with a binary search (one seek +
 one small read per step), so their size costs flash, not RAM:
 
 - revoked.bin: 8-byte pass ids (record.pass_id(cti): first 8 bytes of cti);
 - quarantine.bin: 6-byte units, big-endian u16 building, entrance, room; 0 in entrance
-  or room is a wildcard: (7, 0, 0) quarantines building 7, (7, 2, 0) its entrance 2.
+  or room is a wildcard: (7, 0, 0) quarantines building 7, (7, 2, 0) its entrance 2;
+- isolation.bin: 12-byte entries, pass id (8 bytes) then the isolation's end (u32
+  big-endian unix seconds), sorted by pass id: home isolation per pass (no exit before
+  the end; the gate lifts it by itself at the end time, see app/policy.py).
 
 Files are replaced atomically (write temp + rename) and opened per lookup, so a reader
 never sees half a list. The anti-passback store is a fixed-size hash table file.
@@ -21,8 +24,10 @@ from app.fsutil import write_atomic
 
 REVOKED = "revoked.bin"
 QUARANTINE = "quarantine.bin"
+ISOLATION = "isolation.bin"
 W_PASS = const(8)
 W_UNIT = const(6)
+W_ISO = const(12)  # pass id 8 | end u32 BE
 
 
 def _size(path):
@@ -69,13 +74,30 @@ def write_quarantine(dirpath, units):
                         W_UNIT)
 
 
-class SortedFile:
-    """Membership test in a sorted file of fixed-width keys (missing file = empty)."""
+def iso_entry(pid, end):
+    """12-byte isolation entry: pass id (8 bytes) and end time (unix s, 1..2**32-1)."""
+    if len(pid) != W_PASS or not 0 < end <= 0xFFFFFFFF:
+        raise ValueError("isolation entry")
+    return bytes(pid) + struct.pack(">I", end)
 
-    def __init__(self, path, width):
+
+def write_isolation(dirpath, entries):
+    """Store the isolation list from (pid or cti, end unix s) pairs (one per pass)."""
+    out = [iso_entry(record.pass_id(p), e) for p, e in entries]
+    ids = [e[:W_PASS] for e in out]
+    if len(set(ids)) != len(ids):
+        raise ValueError("isolation: one entry per pass")
+    return write_sorted(dirpath + "/" + ISOLATION, out, W_ISO)
+
+
+class SortedFile:
+    """Lookup in a sorted file of fixed-width records (missing file = empty); a record's
+    first `keylen` bytes are its key (all of it by default), the rest its value."""
+
+    def __init__(self, path, width, keylen=0):
         self.path = path
         self.width = width
-        self._buf = bytearray(width)
+        self._buf = bytearray(keylen or width)
 
     def count(self):
         """Number of keys; -1 when the file is damaged (size not a multiple of width)."""
@@ -87,9 +109,12 @@ class SortedFile:
     def __contains__(self, key):
         return self.has(key)
 
-    def has(self, key):
+    def has(self, key, value=None):
+        """True when a record with this key is listed; its value bytes are then read
+        into `value` (a bytearray of width - keylen) when given."""
         w = self.width
         buf = self._buf
+        k = len(buf)
         try:
             f = open(self.path, "rb")
         except OSError:
@@ -100,9 +125,11 @@ class SortedFile:
             while lo < hi:
                 mid = (lo + hi) >> 1
                 f.seek(mid * w)
-                if f.readinto(buf) != w:
+                if f.readinto(buf) != k:
                     return False
                 if buf == key:
+                    if value is not None and f.readinto(value) != w - k:
+                        return False
                     return True
                 if buf < key:
                     lo = mid + 1
@@ -118,7 +145,9 @@ class Lists:
         self.dir = dirpath
         self.revoked = SortedFile(dirpath + "/" + REVOKED, W_PASS)
         self.quarantine = SortedFile(dirpath + "/" + QUARANTINE, W_UNIT)
+        self.isolation = SortedFile(dirpath + "/" + ISOLATION, W_ISO, W_PASS)
         self._key = bytearray(W_UNIT)
+        self._end = bytearray(4)
 
     def is_revoked(self, pid):
         """pid: 8-byte pass id (record.pass_id)."""
@@ -143,10 +172,17 @@ class Lists:
                     return True
         return False
 
+    def isolated_until(self, pid):
+        """End of the home isolation of pass id `pid` (unix s), 0 when not isolated."""
+        e = self._end
+        if not self.isolation.has(pid, e):
+            return 0
+        return (e[0] << 24) | (e[1] << 16) | (e[2] << 8) | e[3]
+
     def check(self):
-        """Problems found (list of str); empty when both files are sound."""
+        """Problems found (list of str); empty when the files are sound."""
         bad = []
-        for f in (self.revoked, self.quarantine):
+        for f in (self.revoked, self.quarantine, self.isolation):
             if f.count() < 0:
                 bad.append(f.path)
         return bad

@@ -1,6 +1,6 @@
 """The gate decision: a pure function of what the gate knows at one passage.
 
-decide(p, temp, direction, now, trusted, s, lists, apb) -> Decision
+decide(p, temp, direction, now, trusted, s, lists, apb, visits) -> Decision
 
 Checks run in this order; the first that denies gives the reason code (see
 docs/reason-codes.md for why this order):
@@ -12,18 +12,26 @@ docs/reason-codes.md for why this order):
  5. validity window (nbf/exp) with trusted time; with untrusted time: certainly expired
     (the untrusted clock is a lower bound) or the untrusted-time policy
  6. direction not allowed by the pass
- 7. going out from a quarantined unit/building (roles exempt per settings)
- 8. community mode (control: residents stay in; sealed: only exempt roles out, only
-    residents and exempt roles in)
- 9. anti-passback (hard: deny; soft: allow, flagged)
-10. temperature not measured (no reading / unstable / sensor fault / implausible)
-11. allow: OK_TIME_UNTRUSTED > OK_PASSBACK_SOFT > OK_EXEMPT > OK
+ 7. going out under home isolation (this pass listed with an end time: refused until
+    the end, whatever the role; the gate lifts it by itself once even the clock's lower
+    bound is past the end, no new bundle needed), then going out from a quarantined
+    unit/building (roles exempt per settings)
+ 8. remote lockdown; a visitor coming in while visitors are not admitted in this mode
+    (s.visitor_modes; never in sealed mode); community mode (control: residents stay
+    in; sealed: only exempt roles out, only residents and exempt roles in)
+ 9. visitor pass use: one entry, then one exit (the gate's visitor table, app/visits.py,
+    and the other gates' passages through the anti-passback store); a new visitor the
+    table cannot remember is refused
+10. anti-passback (hard: deny; soft: allow, flagged)
+11. temperature not measured (no reading / unstable / sensor fault / implausible)
+12. allow: OK_TIME_UNTRUSTED > OK_PASSBACK_SOFT > OK_EXEMPT > OK
 """
 from micropython import const
 
 from app import reasons, roles
 from app import record
 from app import settings as _st
+from app import visits as _visits
 
 BEEP_OK = const(1)  # one short beep
 BEEP_WARN = const(2)  # allowed with a warning: two short beeps
@@ -122,7 +130,7 @@ def is_fever(temp, s):
     return cc is not None and cc >= s.threshold_cc
 
 
-def decide(p, temp, direction, now, trusted, s, lists=None, apb=None):
+def decide(p, temp, direction, now, trusted, s, lists=None, apb=None, visits=None):
     """Decide one passage.
 
     p: Pass (attributes kid, iss, cti, nbf, exp, iat, role, building, entrance, room,
@@ -131,8 +139,12 @@ def decide(p, temp, direction, now, trusted, s, lists=None, apb=None):
     direction: roles.IN or roles.OUT;
     now: unix seconds or None (no time at all); trusted: bool (if False, `now` is only
        a lower bound on the real time: clock.Clock guarantees it);
-    s: settings.Settings; lists: has is_revoked(pid8) and is_quarantined(b, e, r), or None;
-    apb: anti-passback store with last(pid8) -> (direction, unix) or None, or None.
+    s: settings.Settings; lists: has is_revoked(pid8), is_quarantined(b, e, r) and
+       isolated_until(pid8) -> end unix s or 0, or None;
+    apb: anti-passback store with last(pid8) -> (direction, unix) or None, or None;
+    visits: visitor table with state(pid8, now) -> app.visits NONE/ENTERED/EXITED/FULL,
+       or None (with neither visits nor apb a gate cannot remember a visitor: visitors
+       are refused).
     """
     # 1. a fever alarms whatever else is wrong: it is a health event, not an access one
     if is_fever(temp, s):
@@ -170,16 +182,26 @@ def decide(p, temp, direction, now, trusted, s, lists=None, apb=None):
         return _deny(reasons.DIRECTION_NOT_ALLOWED)
 
     out = direction == roles.OUT
-    # 7. quarantine: only going out is restricted (coming home is what quarantine wants)
-    if out and lists is not None and not (s.quarantine_exempt & bit):
-        if p.building and lists.is_quarantined(p.building, p.entrance, p.room):
+    visitor = role == roles.VISITOR
+    # 7. home isolation, then quarantine: only going out is restricted (coming home is
+    # what both want). The end time is compared with `now` whether trusted or not: an
+    # untrusted clock is a lower bound, so `now >= end` means the end has certainly passed.
+    if out and lists is not None:
+        end = lists.isolated_until(pid)
+        if end and (now is None or now < end):
+            return _deny(reasons.ISOLATED, 0, s.quarantine_urgent)
+        if not (s.quarantine_exempt & bit) and p.building \
+                and lists.is_quarantined(p.building, p.entrance, p.room):
             return _deny(reasons.QUARANTINED, 0, s.quarantine_urgent)
 
-    # 8. remote lockdown, then community mode
+    # 8. remote lockdown, visitors in this mode, then community mode
     exempt = s.exempt & bit
+    if not exempt and s.lockdown:
+        return _deny(reasons.LOCKDOWN)
+    if visitor and not out and (s.mode == _st.MODE_SEALED
+                                or not (s.visitor_modes & (1 << s.mode))):
+        return _deny(reasons.VISITOR_NOT_ADMITTED)
     if not exempt:
-        if s.lockdown:
-            return _deny(reasons.LOCKDOWN)
         if s.mode == _st.MODE_SEALED:
             if out:
                 return _deny(reasons.MODE_SEALED)
@@ -188,7 +210,24 @@ def decide(p, temp, direction, now, trusted, s, lists=None, apb=None):
         elif s.mode == _st.MODE_CONTROL and out and role == roles.RESIDENT:
             return _deny(reasons.MODE_CONTROL)
 
-    # 9. anti-passback: entering again without having gone out
+    # 9. a visitor pass: one entry, then one exit. The table is this gate's memory; the
+    # anti-passback store adds the community's other gates (peer sync). An exit is never
+    # refused for want of room (nobody is kept inside), an entry is.
+    if visitor:
+        if visits is None and apb is None:
+            return _deny(reasons.VISITOR_NOT_ADMITTED)
+        vs = visits.state(pid, now) if visits is not None else _visits.NONE
+        last = apb.last(pid) if apb is not None else None
+        if out:
+            if vs == _visits.EXITED or (last is not None and last[0] == roles.OUT):
+                return _deny(reasons.VISITOR_USED)
+        else:
+            if vs == _visits.ENTERED or vs == _visits.EXITED or last is not None:
+                return _deny(reasons.VISITOR_USED)
+            if vs == _visits.FULL:
+                return _deny(reasons.VISITOR_FULL, 0, True)
+
+    # 10. anti-passback: entering again without having gone out
     soft = False
     if (direction == roles.IN and apb is not None and s.passback != _st.PASSBACK_OFF
             and not (s.passback_exempt & bit)):
@@ -200,13 +239,13 @@ def decide(p, temp, direction, now, trusted, s, lists=None, apb=None):
                     return _deny(reasons.PASSBACK)
                 soft = True
 
-    # 10. temperature must have been measured
+    # 11. temperature must have been measured
     if isinstance(temp, int):
         return _deny(temp if temp in _MEASURE else reasons.SENSOR_FAULT)
     if _body_cc(temp) is None:
         return _deny(reasons.NO_READING)
 
-    # 11. allow
+    # 12. allow
     if time_flag:
         reason = reasons.OK_TIME_UNTRUSTED
         detail = reasons.OK_PASSBACK_SOFT if soft else 0

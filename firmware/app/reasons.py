@@ -43,6 +43,10 @@ MODE_SEALED = const(32)  # sealed: nobody out but exempt roles
 PASSBACK = const(33)  # already inside: a shared screenshot or a second entry
 TIME_UNTRUSTED = const(34)  # clock not trusted and the policy says deny
 LOCKDOWN = const(35)  # staff locked this gate down remotely: only exempt roles pass
+ISOLATED = const(36)  # this pass is under home isolation until its end time: no exit
+VISITOR_USED = const(37)  # visitor pass already used for its one entry (or its one exit)
+VISITOR_NOT_ADMITTED = const(38)  # visitors are not admitted in this community mode
+VISITOR_FULL = const(39)  # the gate's visitor table is full of live visitors: see staff
 
 # the passage
 TIMEOUT = const(40)  # a step of the passage timed out
@@ -75,6 +79,10 @@ _NAMES = {
     PASSBACK: ("PASSBACK", "Already inside", "已在小区内"),
     TIME_UNTRUSTED: ("TIME_UNTRUSTED", "Clock not set", "时钟未校准"),
     LOCKDOWN: ("LOCKDOWN", "Gate locked down", "本门暂停通行"),
+    ISOLATED: ("ISOLATED", "Home isolation", "居家隔离中"),
+    VISITOR_USED: ("VISITOR_USED", "Visitor pass used", "访客码已使用"),
+    VISITOR_NOT_ADMITTED: ("VISITOR_NOT_ADMITTED", "No visitors now", "暂停访客进入"),
+    VISITOR_FULL: ("VISITOR_FULL", "Visitor list full", "访客已满 请求助"),
     TIMEOUT: ("TIMEOUT", "Timed out - retry", "超时 请重试"),
     INTERNAL_ERROR: ("INTERNAL_ERROR", "Device error", "设备故障"),
     LOG_FULL: ("LOG_FULL", "Log full - see staff", "记录已满 请求助"),

@@ -45,6 +45,9 @@ DEFAULTS = {
     "passback": "hard",
     "passback_window_s": 86400,  # an entry is forgotten after this long; 0 = never
     "passback_exempt_roles": [roles.EMERGENCY],
+    # community modes in which visitor passes may come in (never sealed: refused there
+    # whatever this says, and a list naming it is an error)
+    "visitor_modes": ["prevention"],
     "untrusted_time": "allow",
     "unlock_s": 5,  # relay pulse, seconds
     # body = obj + comp_k_pm * (obj - amb) / 1000 + comp_offset_cc, all integers (cC =
@@ -95,6 +98,19 @@ def _roles(d, key):
     return mask
 
 
+def _modes(d, key):
+    v = d[key]
+    if not isinstance(v, (list, tuple)):
+        raise ValueError("setting %s: not a list of modes" % key)
+    mask = 0
+    for m in v:
+        i = _enum({key: m}, key, MODES)
+        if i == MODE_SEALED:
+            raise ValueError("setting %s: visitors are never admitted in sealed mode" % key)
+        mask |= 1 << i
+    return mask
+
+
 def _bool(d, key):
     v = d[key]
     if v is not True and v is not False:
@@ -130,6 +146,7 @@ class Settings:
         self.passback_window_s = _num(m, "passback_window_s", 0, 30 * 86400, True)
         self.passback_exempt = _roles(m, "passback_exempt_roles")
         self.untrusted_time = _enum(m, "untrusted_time", UNTRUSTED)
+        self.visitor_modes = _modes(m, "visitor_modes")  # bitmask of modes (1 << MODE_*)
         self.unlock_s = _num(m, "unlock_s", 1, 30, True)
         self.comp_k_pm = _num(m, "comp_k_pm", 0, 500, True)
         self.comp_offset_cc = _num(m, "comp_offset_cc", -300, 300, True)
@@ -153,6 +170,7 @@ class Settings:
             "passback_window_s": self.passback_window_s,
             "passback_exempt_roles": _mask_list(self.passback_exempt),
             "untrusted_time": UNTRUSTED[self.untrusted_time],
+            "visitor_modes": [MODES[i] for i in range(len(MODES)) if self.visitor_modes & (1 << i)],
             "unlock_s": self.unlock_s,
             "comp_k_pm": self.comp_k_pm,
             "comp_offset_cc": self.comp_offset_cc,

@@ -21,9 +21,12 @@ class FakeLists:
     """In-RAM lists with the app.lists.Lists lookup interface and the same wildcard
     semantics: (b, 0, 0) is a whole building, (b, e, 0) one entrance."""
 
-    def __init__(self, revoked=(), quarantined=()):
+    def __init__(self, revoked=(), quarantined=(), isolated=()):
         self.revoked = set(revoked)
         self.quarantined = set(quarantined)
+        self.isolated = {}  # pid -> end unix s
+        for pid, end in isolated:
+            self.isolated[bytes(pid)] = end
 
     def is_revoked(self, pid):
         return bytes(pid) in self.revoked
@@ -31,6 +34,25 @@ class FakeLists:
     def is_quarantined(self, b, e, r):
         q = self.quarantined
         return (b, 0, 0) in q or (b, e, 0) in q or (b, e, r) in q
+
+    def isolated_until(self, pid):
+        return self.isolated.get(bytes(pid), 0)
+
+
+class FakeVisits:
+    """The visitor table's state() in RAM (app.visits semantics, no capacity limit
+    unless `full`)."""
+
+    def __init__(self, states=None, full=False):
+        self.states = dict(states or {})
+        self.full = full
+
+    def state(self, pid, now=None):
+        from app import visits
+        st = self.states.get(bytes(pid), visits.NONE)
+        if st == visits.NONE and self.full:
+            return visits.FULL
+        return st
 
 
 class FakeApb:
@@ -117,12 +139,14 @@ def reading(body_cc, s=None):
     return from_raw(*raw_pair(body_cc, s), s=s)
 
 
-def decide_plain(p, temp, direction, now, trusted, sdict, revoked, quarantined, last):
+def decide_plain(p, temp, direction, now, trusted, sdict, revoked, quarantined, last, isolated=(),
+                 visit=0):
     """policy.decide from plain values (for CPython-vs-MicroPython batches).
 
     p: int code or (role, cti, nbf, exp, (b, e, r), dirs); temp: int code, None (a
     Reading without body) or (object word, ambient word) raw from the MLX90614, measured
-    with the settings' compensation; last: None or (direction, unix) for p's pass id.
+    with the settings' compensation; last: None or (direction, unix) for p's pass id;
+    isolated: [(pid, end)]; visit: p's state in the visitor table (app.visits NONE..FULL).
     Returns (allow, reason, detail, unlock_s, alarm, urgent, flagged, retry, beep).
     """
     from app import policy, record
@@ -136,6 +160,9 @@ def decide_plain(p, temp, direction, now, trusted, sdict, revoked, quarantined, 
     apb = FakeApb()
     if last is not None and not isinstance(p, int):
         apb.record(record.pass_id(p.cti), last[0], last[1])
+    vis = FakeVisits()
+    if not isinstance(p, int):
+        vis = FakeVisits({record.pass_id(p.cti): visit} if visit < 3 else {}, visit == 3)
     d = policy.decide(p, temp, direction, now, trusted, Settings(sdict),
-                      FakeLists(revoked, quarantined), apb)
+                      FakeLists(revoked, quarantined, [tuple(x) for x in isolated]), apb, vis)
     return (d.allow, d.reason, d.detail, d.unlock_s, d.alarm, d.urgent, d.flagged, d.retry, d.beep)

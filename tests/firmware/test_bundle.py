@@ -267,7 +267,8 @@ except bundle.BundleError as e:
 
 
 def test_micropython_store_applies_atomically_and_rejects(mpy, bkey, ikey):
-    v2 = bundles.build(bkey, content(ikey, revoked=[b"Z" * 8, b"A" * 10], quarantined=[(2, 0, 0)]), 2, NOW)
+    v2 = bundles.build(bkey, content(ikey, revoked=[b"Z" * 8, b"A" * 10], quarantined=[(2, 0, 0)],
+                                     isolated=[(b"I" * 8, NOW + 60), (b"J" * 8, 7)]), 2, NOW)
     v1 = bundles.build(bkey, content(ikey, mode=2), 1, NOW)
     forged = v2[:-1] + bytes([v2[-1] ^ 1])
     code = """
@@ -280,6 +281,7 @@ st = bundle.Store('/b', {%r: %r}, 'maple', log)
 print(st.apply(%r), st.apply(%r), st.apply(%r))
 lk = lists.Lists('/b')
 print(lk.is_revoked(b'AAAAAAAA'), lk.is_revoked(b'ZZZZZZZZ'), lk.is_revoked(b'BBBBBBBB'), lk.is_quarantined(2, 5, 5))
+print(lk.isolated_until(b'IIIIIIII'), lk.isolated_until(b'JJJJJJJJ'), lk.isolated_until(b'KKKKKKKK'))
 print(sorted(n for n in os.listdir('/b') if not n.startswith('log')))
 print([(record.decode(r)['reason'], record.decode(r)['aux'], record.decode(r)['urgent']) for r in log.records()])
 st2 = bundle.Store('/b', {%r: %r}, 'maple')
@@ -288,9 +290,10 @@ print(st2.load().version)
     out = [ln.strip() for ln in mpy.run(code).strip().split("\n")]
     assert out[0] == "(12, 2) (0, 2) (43, 1)"  # 43 STALE_BUNDLE
     assert out[1] == "True True False True"
-    assert out[2] == "['bundle.cbor', 'bundle.ver', 'quarantine.bin', 'revoked.bin']"
-    assert out[3] == "[(12, 2, True), (0, 2, False), (43, 1, False)]"
-    assert out[4] == "2"
+    assert out[2] == "%d 7 0" % (NOW + 60)  # the isolation list, streamed from the bundle
+    assert out[3] == "['bundle.cbor', 'bundle.ver', 'isolation.bin', 'quarantine.bin', 'revoked.bin']"
+    assert out[4] == "[(12, 2, True), (0, 2, False), (43, 1, False)]"
+    assert out[5] == "2"
 
 
 # ---- the stored bundle is verified again at boot (issue 12 finding 9, issue 11) -----------
@@ -434,3 +437,57 @@ print(repr(out))
         # all or nothing: the gate follows exactly the bundle the store holds
         assert (stored and gate_new) or (not stored and gate_old), (free, err, stored, gate_new)
         assert listed == stored or (not stored and err == "MemoryError"), (free, listed, stored)
+
+
+def test_isolation_round_trip_exit_refused_until_the_end_then_lifted_without_a_new_bundle(tmp_path, bkey, ikey):
+    """Server code builds the isolation list (key 10), the device verifies and stores it
+    (isolation.bin, sorted 12-byte entries); the gate refuses the exit until the end time
+    and then lets the person out with the same bundle; the next bundle without the entry
+    clears it."""
+    dev = Device(tmp_path / "out", bkey, ikey, direction=roles.OUT)
+    iso_pass = make_pass(ikey, cti=b"iso-0001")
+    free_pass = make_pass(ikey, cti=b"free-001")
+    end = NOW + 3 * 86400
+    data = bundles.build(bkey, content(ikey, isolated=[(b"iso-0001", end), (b"zzzzzzzz", NOW + 5),
+                                                       (b"iso-0001", end - 100)]), 2, NOW)
+    m = bundles.verify(data, {bkey.kid: bkey.pub65})
+    assert bundles.isolated_entries(m) == [(b"iso-0001", end), (b"zzzzzzzz", NOW + 5)]  # latest end wins
+    assert dev.store.apply(data) == (bundle.APPLIED, 2)
+    assert dev.store.current.isolated() == [(b"iso-0001", end), (b"zzzzzzzz", NOW + 5)]
+    raw = open(tmp_path / "out" / "isolation.bin", "rb").read()
+    assert raw == b"iso-0001" + end.to_bytes(4, "big") + b"zzzzzzzz" + (NOW + 5).to_bytes(4, "big")
+    ok = policy.Reading(3650)
+    assert dev.gate.passage_now(iso_pass.text, ok).decision.reason == reasons.ISOLATED
+    assert dev.gate.passage_now(free_pass.text, ok).decision.allow
+    dev.clock.set(end, 1)  # time passes; no bundle arrives
+    assert dev.gate.passage_now(iso_pass.text, ok).decision.allow
+    dev.clock.set(NOW, 1)
+    # released early on the server: the next bundle does not list it
+    assert dev.store.apply(bundles.build(bkey, content(ikey), 3, NOW)) == (bundle.APPLIED, 3)
+    assert open(tmp_path / "out" / "isolation.bin", "rb").read() == b""
+    assert dev.gate.passage_now(iso_pass.text, ok).decision.allow
+    # no isolation: no key 10 at all (older bundles stay byte-identical)
+    assert bundles.B_ISOLATED not in bundles.verify(bundles.build(bkey, content(ikey), 4, NOW),
+                                                   {bkey.kid: bkey.pub65})
+
+
+def test_isolation_list_must_be_sorted_unique_and_nonzero(tmp_path, bkey, ikey):
+    import cbor2
+
+    dev = Device(tmp_path, bkey, ikey)
+    base = content(ikey).normalized()
+
+    def signed(raw, v):
+        m = dict(base)
+        m[bundles.B_ISOLATED] = raw
+        m[bundles.B_VERSION] = v
+        m[bundles.B_ISSUED] = NOW
+        return bundles.sign(bkey, cbor2.dumps(m, canonical=True))
+
+    e = lambda pid, end: pid + end.to_bytes(4, "big")  # noqa: E731
+    for i, raw in enumerate((e(b"b" * 8, NOW) + e(b"a" * 8, NOW), e(b"a" * 8, NOW) + e(b"a" * 8, NOW + 1),
+                             e(b"a" * 8, 0), e(b"a" * 8, NOW)[:-1])):
+        assert dev.store.apply(signed(raw, 10 + i))[0] == bundle.MALFORMED, raw
+    assert dev.store.apply(signed(e(b"a" * 8, NOW) + e(b"b" * 8, NOW), 20)) == (bundle.APPLIED, 20)
+    with pytest.raises(bundles.BundleError):
+        content(ikey, isolated=[(b"a" * 8, 0)]).normalized()

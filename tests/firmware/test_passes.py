@@ -57,6 +57,8 @@ VALID_SPECS = [
     ("medical_no_unit", KEY_B, _spec(role=1, unit=(0, 0, 0), dirs=1, cti=bytes(range(16)))),
     ("emergency_limits", KEY_A, _spec(role=6, unit=(65535, 255, 65535), dirs=2, label="门卫室 Guard-2 \u00e9!",
                                       nbf=0, exp=(1 << 40) - 1, iat=(1 << 40) - 1, cti=b"\xff" * 9)),
+    # a visitor invited by 3-1-1203 for two hours around NOW (one entry, one exit)
+    ("visitor_2h", KEY_A, _spec(role=7, nbf=NOW - 3600, exp=NOW + 3600, cti=bytes.fromhex("7157170000000001"))),
 ]
 
 

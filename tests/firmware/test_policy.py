@@ -10,7 +10,7 @@ from app import settings as st_mod
 from app.settings import Settings
 from core_doubles import DAY, NOW, decide_plain, from_raw
 
-ALL_ROLES = list(range(7))
+ALL_ROLES = list(range(8))
 role_sets = st.lists(st.sampled_from(ALL_ROLES), unique=True)
 
 settings_dicts = st.fixed_dictionaries(
@@ -27,6 +27,7 @@ settings_dicts = st.fixed_dictionaries(
         "passback_exempt_roles": role_sets,
         "untrusted_time": st.sampled_from(["deny", "allow"]),
         "unlock_s": st.integers(1, 30),
+        "visitor_modes": st.lists(st.sampled_from(["prevention", "control"]), unique=True),
     },
 )
 
@@ -36,7 +37,7 @@ passes = st.one_of(
     st.sampled_from([reasons.MALFORMED, reasons.UNKNOWN_KID, reasons.BAD_SIGNATURE,
                      reasons.WRONG_COMMUNITY, reasons.NOT_YET_VALID, reasons.EXPIRED]),
     st.tuples(
-        st.integers(0, 8),  # role (7, 8: unknown)
+        st.integers(0, 9),  # role (7 visitor; 8, 9: unknown)
         ctis,
         st.integers(NOW - 40 * DAY, NOW + DAY),  # nbf
         st.integers(NOW - DAY, NOW + 40 * DAY),  # exp
@@ -60,6 +61,10 @@ situations = st.tuples(
     st.lists(ctis.map(record.pass_id), max_size=2),
     st.lists(units, max_size=3),
     st.one_of(st.none(), st.tuples(st.sampled_from([roles.IN, roles.OUT]), st.integers(NOW - 3 * DAY, NOW))),
+    # home isolation: (pass id, end) pairs, ends around now
+    st.lists(st.tuples(ctis.map(record.pass_id), st.integers(NOW - 2 * DAY, NOW + 3 * DAY)), max_size=2,
+             unique_by=lambda e: e[0]),
+    st.integers(0, 3),  # the pass's visitor-table state: NONE, ENTERED, EXITED, FULL
 )
 
 
@@ -137,6 +142,40 @@ def test_invariant_invalid_pass_never_allowed(case):
                 if trusted:
                     assert now >= nbf
             assert Settings(case[5]).admitted & (1 << role)
+
+
+@given(situations)
+def test_invariant_isolated_never_out_before_the_end_even_on_a_lower_bound_clock(case):
+    p, _t, direction, now = case[:4]
+    allow, reason = run(case)[:2]
+    if isinstance(p, int):
+        return
+    ends = dict(case[9])
+    end = ends.get(record.pass_id(p[1]))
+    if direction == roles.OUT and end is not None and (now is None or now < end):
+        assert not allow
+        assert reason in (reasons.ISOLATED, reasons.FEVER, reasons.ROLE_NOT_ALLOWED, reasons.REVOKED,
+                          reasons.EXPIRED, reasons.NOT_YET_VALID, reasons.TIME_UNTRUSTED,
+                          reasons.DIRECTION_NOT_ALLOWED)
+    if allow and direction == roles.OUT and end is not None:
+        assert now is not None and now >= end  # lifted by the gate itself: no new list needed
+
+
+@given(situations)
+def test_invariant_visitor_one_entry_one_exit_never_in_sealed(case):
+    p, _t, direction, now, _tr, sdict = case[:6]
+    allow, reason = run(case)[:2]
+    if isinstance(p, int) or p[0] != roles.VISITOR:
+        if not isinstance(p, int):
+            assert reason not in (reasons.VISITOR_USED, reasons.VISITOR_NOT_ADMITTED, reasons.VISITOR_FULL)
+        return
+    s = Settings(sdict)
+    last, visit = case[8], case[10]
+    if allow and direction == roles.IN:
+        assert s.mode != st_mod.MODE_SEALED and s.visitor_modes & (1 << s.mode)
+        assert last is None and visit == 0  # nothing known of this pass at any gate
+    if allow and direction == roles.OUT:
+        assert visit != 2 and (last is None or last[0] != roles.OUT)
 
 
 @settings(max_examples=12)

@@ -16,6 +16,9 @@ unprotected map, 64-byte raw r||s signature) over a deterministic CBOR map:
                       or as ints when integral: the device's CBOR has no floats
     9: issuer keys    array of [kid bstr, pub bstr (65-byte uncompressed P-256 point)],
                       sorted by kid: the pass issuers the device trusts
+   10: isolated       bstr: 12-byte entries, pass id (8) + end (u32 big-endian unix s),
+                      sorted by pass id, one per pass; home isolation (no exit before the
+                      end; the gate lifts it itself). Absent when nobody is isolated.
 
 No floats anywhere: the device's CBOR decoder (firmware/app/cbor.py) rejects them.
 """
@@ -40,6 +43,7 @@ TAG_DECIMAL = 4
 
 B_VERSION, B_ISSUED, B_COMMUNITY, B_MODE, B_THRESHOLD = 1, 2, 3, 4, 5
 B_REVOKED, B_QUARANTINED, B_SETTINGS, B_KEYS = 6, 7, 8, 9
+B_ISOLATED = 10
 
 MODES = fw_settings.MODES
 PID_LEN = 8
@@ -121,9 +125,11 @@ class Content:
     quarantined: list[tuple[int, int, int]] = field(default_factory=list)
     settings: dict = field(default_factory=dict)  # device settings other than mode/threshold
     keys: list[tuple[bytes, bytes]] = field(default_factory=list)  # (kid, pub65)
+    # home isolation: (cti or pass id, end unix s); one entry per pass (the latest end wins)
+    isolated: list[tuple[bytes, int]] = field(default_factory=list)
 
     def normalized(self) -> dict:
-        """The CBOR map (keys 3..9) in canonical form."""
+        """The CBOR map (keys 3..10) in canonical form."""
         if self.mode not in (0, 1, 2):
             raise BundleError("mode must be 0, 1 or 2")
         if not 3500 <= int(self.threshold_cc) <= 4000:
@@ -142,7 +148,14 @@ class Content:
         for kid, pub in keys:
             if not 0 < len(kid) <= 16 or len(pub) != 65 or pub[0] != 4:
                 raise BundleError("issuer key: kid 1..16 bytes, pub 65-byte uncompressed point")
-        return {
+        iso: dict[bytes, int] = {}
+        for c, end in self.isolated:
+            end = int(end)
+            if not 0 < end <= 0xFFFFFFFF:
+                raise BundleError("isolation end out of range: %r" % end)
+            pid = pass_id(c)
+            iso[pid] = max(end, iso.get(pid, 0))
+        m = {
             B_COMMUNITY: self.community,
             B_MODE: int(self.mode),
             B_THRESHOLD: int(self.threshold_cc),
@@ -151,6 +164,9 @@ class Content:
             B_SETTINGS: {str(k): _decimal(v) for k, v in sorted(self.settings.items())},
             B_KEYS: [[k, p] for k, p in keys],
         }
+        if iso:  # absent when empty: bundles without isolation stay byte-identical
+            m[B_ISOLATED] = b"".join(pid + iso[pid].to_bytes(4, "big") for pid in sorted(iso))
+        return m
 
     def digest(self) -> str:
         """SHA-256 (hex) of the canonical content: equal digests, equal bundles."""
@@ -213,6 +229,14 @@ def verify(data: bytes, trusted: dict[bytes, bytes]) -> dict:
         raise BundleError("payload is not a bundle map")
     m[B_SETTINGS] = undecimal(m.get(B_SETTINGS, {}))
     return m
+
+
+def isolated_entries(m: dict) -> list[tuple[bytes, int]]:
+    """(pass id, end) of a decoded bundle's key 10 (empty when absent)."""
+    raw = m.get(B_ISOLATED, b"")
+    if len(raw) % 12:
+        raise BundleError("isolated list length")
+    return [(raw[i:i + 8], int.from_bytes(raw[i + 8:i + 12], "big")) for i in range(0, len(raw), 12)]
 
 
 def revoked_ids(m: dict) -> list[bytes]:
