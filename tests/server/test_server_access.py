@@ -102,6 +102,9 @@ def two(db):
                        pid=bytes.fromhex(p.pid)))
     alert = Alert.objects.get(device_id="m-in")
     q = Quarantine.objects.create(community=maple, building=3)
+    from gatepass.server import views_isolation
+
+    iso = views_isolation.set_isolation(maple, person=p.person, note="returnee")
     users = {}
     for name, cid, role in [("oak-admin", "oak", "admin"), ("maple-viewer", "maple", "viewer"),
                             ("maple-operator", "maple", "operator"), ("maple-admin", "maple", "admin")]:
@@ -110,7 +113,7 @@ def two(db):
         access.add_member(users[name], cid, role)
     users["nobody"] = User.objects.create_user("nobody", password=PW, is_staff=True)
     users["root"] = User.objects.create_superuser("root", password=PW)
-    return {"maple": maple, "oak": oak, "alert": alert, "pass": p, "quarantine": q, "users": users}
+    return {"maple": maple, "oak": oak, "alert": alert, "pass": p, "quarantine": q, "isolation": iso, "users": users}
 
 
 def _client(user):
@@ -122,21 +125,23 @@ def _client(user):
 
 
 def _state(two):
-    from gatepass.server.models import (Alert, Community, Device, Membership, Pass, Person, Quarantine,
+    from gatepass.server.models import (Alert, Community, Device, Isolation, Membership, Pass, Person, Quarantine,
                                         RemoteCommand)
 
     return (RemoteCommand.objects.count(), Alert.objects.get(pk=two["alert"].pk).acknowledged_at, Pass.objects.get(pk=two["pass"].pk).revoked,
             Quarantine.objects.get(pk=two["quarantine"].pk).end, Community.objects.get(pk="maple").mode,
             Community.objects.get(pk="maple").threshold_cc, sorted(Device.objects.values_list("id", flat=True)),
             sorted(Membership.objects.values_list("user__username", "community_id", "role")),
-            Pass.objects.filter(community_id="maple").count(), Person.objects.count())
+            Pass.objects.filter(community_id="maple").count(), Person.objects.count(),
+            Isolation.objects.filter(community_id="maple").values_list("end", "released_at").first())
 
 
 def _values(two, name):
     """Parameters of a route, pointing at maple's objects."""
     pk = {"gatepass:alert_ack": two["alert"].pk, "gatepass:pass_card": two["pass"].pk,
           "gatepass:pass_revoke": two["pass"].pk, "gatepass:quarantine_lift": two["quarantine"].pk,
-          "gatepass:device_command": "m-in"}
+          "gatepass:device_command": "m-in", "gatepass:isolation_extend": two["isolation"].pk,
+          "gatepass:isolation_release": two["isolation"].pk, "gatepass:isolation_certificate": two["isolation"].pk}
     return {"pk": pk.get(name, 0), "object_id": two["pass"].pk, "id": two["users"]["maple-admin"].pk, "app_label": "gatepass",
             "content_type_id": 1, "url": "gatepass/pass/", "path": "gatepass/style.css",
             "fmt": "csv"}
@@ -190,7 +195,9 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
                  "rules/quarantine/<int:pk>/lift", "passes/", "passes/<int:pk>/card", "passes/<int:pk>/revoke",
                  "members/", "audit/", "admin/", "api/staff/v1/devices", "devices/<str:pk>/command",
                  "api/staff/v1/roster", "api/staff/v1/passes", "live/alerts", "occupancy/",
-                 "figures/", "figures/publish", "figures.<str:fmt>", "report.csv", "report.xlsx"):
+                 "figures/", "figures/publish", "figures.<str:fmt>", "report.csv", "report.xlsx",
+                 "isolation/", "isolation/<int:pk>/extend", "isolation/<int:pk>/release",
+                 "isolation/<int:pk>/certificate"):
         assert must in checked, must
 
 
@@ -263,6 +270,13 @@ def test_roles_inside_the_community(two, who, read, act, admin):
                              "dirs": "3", "days": "30"})
     assert (r.status_code == 302) == act and Pass.objects.filter(person__name="New One").exists() == act
     assert (cl.post("/passes/%d/revoke" % two["pass"].pk).status_code == 302) == act
+    # home isolation: everyone reads the list and the certificate, operators release
+    from gatepass.server.models import Isolation
+
+    assert cl.get("/isolation/").status_code == 200
+    assert cl.get("/isolation/%d/certificate" % two["isolation"].pk).status_code == 200
+    assert (cl.post("/isolation/%d/release" % two["isolation"].pk).status_code == 302) == act
+    assert (Isolation.objects.get(pk=two["isolation"].pk).released_at is not None) == act
     # admin: rules, quarantines, members, audit log
     r = cl.post("/rules/", {"set_mode": "1", "mode": "1", "threshold": "37.0"})
     assert (Community.objects.get(pk="maple").mode == 1) == admin, r.status_code

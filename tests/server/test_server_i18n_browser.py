@@ -123,6 +123,13 @@ def state(browser, live, artifacts, tmp_path_factory):
     page.click("text=签发并打印")
     page.wait_for_url(re.compile(r".*/passes/\d+/card$"))
     card = page.url[len(live.url):]
+    page.goto(live.url + "/isolation/")  # home isolation of 王芳 (by her unit)
+    page.fill("#id_who", "3-2-1204")
+    page.fill("#id_note", "返乡人员")
+    page.click("button[name=add_isolation]")
+    page.wait_for_load_state()
+    assert "王芳 居家隔离至" in page.inner_text(".messages")
+    iso = page.get_attribute("#isolated tbody tr", "id")[len("iso-"):]
     page.goto(live.url + "/alerts/")
     page.locator("tr.alert-urgent button").first.click()
     page.wait_for_load_state()
@@ -133,19 +140,21 @@ def state(browser, live, artifacts, tmp_path_factory):
     path = tmp_path_factory.mktemp("state") / "state.json"
     ctx.storage_state(path=str(path))
     ctx.close()
-    return {"storage": str(path), "card": card, "public": public}
+    return {"storage": str(path), "card": card, "public": public, "isolation": iso}
 
 
-def staff_pages(card: str, public: str = "") -> dict[str, str]:
+def staff_pages(card: str, public: str = "", iso: str = "") -> dict[str, str]:
     out = {
         "board": "/", "alerts": "/alerts/", "alerts-all": "/alerts/?all=1", "events": "/events/",
         "events-invalid-filter": "/events/?pid=xyz", "devices": "/devices/", "rules": "/rules/", "passes": "/passes/",
         "card": card, "members": "/members/", "audit": "/audit/", "occupancy": "/occupancy/",
-        "board-day": "/?day=2026-01-01",
+        "board-day": "/?day=2026-01-01", "isolation": "/isolation/",
         "figures": "/figures/",
     }
     if public:
         out["figures-public"] = public  # the published daily figures (no login needed)
+    if iso:
+        out["isolation-certificate"] = "/isolation/%s/certificate" % iso
     return out
 
 
@@ -232,7 +241,7 @@ def test_every_staff_page_in_both_languages_and_widths(browser, live, state, cat
     for width in WIDTHS:
         ctx = _context(browser, state, lang, width)
         page = ctx.new_page()
-        pages = staff_pages(state["card"], state["public"])
+        pages = staff_pages(state["card"], state["public"], state["isolation"])
         pages.update(admin_pages(page, live.url, every=width == "desktop"))
         for name, path in pages.items():
             r = page.goto(live.url + path)
@@ -250,7 +259,7 @@ def test_every_staff_page_in_both_languages_and_widths(browser, live, state, cat
                     problems.append("%s %s: untranslated words %s" % (width, path, words))
                 assert re.search(r"[\u4e00-\u9fff]", text), path
             else:
-                if re.search(r"[\u4e00-\u9fff]{2,}", re.sub("枫林苑|北门|南门|王芳|密接|简体中文", "", text)):
+                if re.search(r"[\u4e00-\u9fff]{2,}", re.sub("枫林苑|北门|南门|王芳|密接|返乡人员|简体中文", "", text)):
                     problems.append("%s %s: Chinese on the English page" % (width, path))
             if width == "phone" and not path.startswith("/admin/"):
                 over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -277,12 +286,15 @@ def test_translated_text_on_each_page(browser, live, state):
         "/members/": ("本小区工作人员", "查看员"),
         "/figures/": ("每日公示", "进入", "外出", "封控楼栋", "有隔离住户的楼栋", "3栋", "已发布", "每日报表"),
         state["public"]: ("枫林苑", "每日公示", "居家隔离人数", "仅为汇总数据"),
+        "/isolation/": ("居家隔离", "正在隔离", "剩余天数", "王芳", "3-2-1204", "返乡人员", "延长", "解除"),
+        "/isolation/%s/certificate" % state["isolation"]: ("解除居家隔离证明", "王芳", "尚未解除"),
     }
     english = {"/": ("Today", "Mode", "prevention", "Times in Asia/Shanghai (UTC+0800)"),
                "/events/": ("Pass expired", "resident", "allowed", "denied"),
                "/rules/": ("prevention", "control", "sealed", "building 3 entrance 2"),
                "/admin/": ("gatepass administration", "Passes", "Communities", "Quarantines"),
-               "/figures/": ("Daily figures", "Entries", "Sealed buildings", "building 3", "Daily report")}
+               "/figures/": ("Daily figures", "Entries", "Sealed buildings", "building 3", "Daily report"),
+               "/isolation/": ("Home isolation", "Isolated now", "Days left", "Extend", "Release")}
     ctx = _context(browser, state, "zh-hans", "desktop")
     page = ctx.new_page()
     for path, texts in want.items():

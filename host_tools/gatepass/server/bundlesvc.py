@@ -47,6 +47,7 @@ def content(community, now=None) -> bundles.Content:
     from .models import IssuerKey, Pass, Quarantine
 
     now = now or timezone.now()
+    isolated = isolated_entries(community, now)
     revoked = Pass.objects.filter(community=community, revoked=True, exp__gt=now - REVOKED_GRACE)
     quarantined = Quarantine.objects.filter(community=community, start__lte=now, end__gt=now)
     issuers = IssuerKey.objects.filter(community=community, active=True)
@@ -58,7 +59,31 @@ def content(community, now=None) -> bundles.Content:
         quarantined=list(quarantined.values_list("building", "entrance", "room")),
         settings=check_settings(community.device_settings),
         keys=[(bytes.fromhex(k), bytes.fromhex(p)) for k, p in issuers.values_list("kid", "pub")],
+        isolated=isolated,
     )
+
+
+def isolated_entries(community, now) -> list[tuple[bytes, int]]:
+    """(pass id, end unix s) of every pass under home isolation now: a person's isolation
+    holds all their passes that are still valid. Only ids and end times: nothing personal."""
+    from .models import Isolation, Pass
+
+    active = Isolation.objects.filter(community=community, released_at__isnull=True, start__lte=now, end__gt=now)
+    out: list[tuple[bytes, int]] = []
+    ends_by_person: dict[int, int] = {}
+    for iso in active.only("person_id", "gate_pass_id", "end"):
+        end = int(iso.end.timestamp())
+        if iso.person_id is not None:
+            ends_by_person[iso.person_id] = max(end, ends_by_person.get(iso.person_id, 0))
+        else:
+            pid = Pass.objects.filter(pk=iso.gate_pass_id, exp__gt=now).values_list("pid", flat=True).first()
+            if pid:
+                out.append((bytes.fromhex(pid), end))
+    if ends_by_person:
+        for person_id, pid in Pass.objects.filter(person_id__in=list(ends_by_person), exp__gt=now).values_list(
+                "person_id", "pid"):
+            out.append((bytes.fromhex(pid), ends_by_person[person_id]))
+    return out
 
 
 def bump(community_id: str) -> None:
@@ -71,7 +96,7 @@ def bump(community_id: str) -> None:
 
 def current_version(community_id: str, now=None) -> int:
     """The version devices should hold (cheap: called on every device answer)."""
-    from .models import Community, Quarantine
+    from .models import Community, Isolation, Quarantine
 
     c = Community.objects.only("id", "bundle_version", "bundle_digest", "bundle_built_at").get(pk=community_id)
     if c.bundle_digest and c.bundle_built_at is not None:
@@ -84,7 +109,8 @@ def current_version(community_id: str, now=None) -> int:
             now = now or timezone.now()
             b = c.bundle_built_at
             crossed = Quarantine.objects.filter(community_id=c.id).filter(
-                Q(start__gt=b, start__lte=now) | Q(end__gt=b, end__lte=now)).exists()
+                Q(start__gt=b, start__lte=now) | Q(end__gt=b, end__lte=now)).exists() or \
+                Isolation.objects.filter(community_id=c.id, start__gt=b, start__lte=now).exists()
             if crossed:
                 bump(c.id)
                 return Community.objects.values_list("bundle_version", flat=True).get(pk=c.id)

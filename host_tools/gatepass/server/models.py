@@ -577,6 +577,70 @@ class Quarantine(models.Model):
         return self.start <= when < self.end
 
 
+ISOLATION_DAYS = 14
+
+
+class Isolation(models.Model):
+    """Home isolation of one person (every pass of theirs) or of one pass: no exit through
+    any gate until `end` (the gates lift it themselves at the end time). Only pass ids and
+    end times go into the bundle; who and why stay here. Released early by staff: the
+    release certificate (released_at, released_by) is printed from this record."""
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="isolations",
+                                  verbose_name=_("community"))
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.CASCADE, related_name="isolations",
+                               verbose_name=_("person"))
+    gate_pass = models.ForeignKey(Pass, null=True, blank=True, on_delete=models.CASCADE, related_name="isolations",
+                                  verbose_name=_("pass"))
+    start = models.DateTimeField(_("start"), default=timezone.now)
+    end = models.DateTimeField(_("end"))
+    note = models.CharField(_("reason / note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    created_by = models.CharField(_("set by"), max_length=150, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    released_by = models.CharField(_("released by"), max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["end"]
+        verbose_name = _("home isolation")
+        verbose_name_plural = _("home isolations")
+        indexes = [models.Index(fields=["community", "released_at", "end"], name="isolation_active")]
+
+    def __str__(self):
+        return "%s until %s" % (self.who_text, self.end)
+
+    def clean(self):
+        if (self.person_id is None) == (self.gate_pass_id is None):
+            raise ValidationError(_("a home isolation is for one person or one pass"))
+        if self.end is not None and self.start is not None and self.end <= self.start:
+            raise ValidationError({"end": _("must be after start")})
+
+    @property
+    def who_text(self) -> str:
+        if self.person_id is not None:
+            return self.person.name
+        return self.gate_pass.pid if self.gate_pass_id is not None else ""
+
+    def unit(self):
+        """(building, entrance, room) of the person's home unit or the pass, or None."""
+        if self.person_id is not None and self.person.unit_id is not None:
+            u = self.person.unit
+            return (u.building, u.entrance, u.room)
+        if self.gate_pass_id is not None and self.gate_pass.building:
+            p = self.gate_pass
+            return (p.building, p.entrance, p.room)
+        return None
+
+    def active_at(self, when) -> bool:
+        return self.released_at is None and self.start <= when < self.end
+
+    def passes(self):
+        """The passes this isolation holds at the gate."""
+        if self.gate_pass_id is not None:
+            return Pass.objects.filter(pk=self.gate_pass_id)
+        return Pass.objects.filter(person_id=self.person_id)
+
+
 class AuthFailure(models.Model):
     """Rejected device requests of one device id and reason in one minute (kept for the
     device health page): `at` is the minute, `count` how many; device_id "*" gathers the
@@ -685,6 +749,8 @@ AUDIT_ACTIONS = [
     ("roster_import", _("roster imported")), ("pass_register", _("passes registered")),
     ("figures_publish", _("daily figures published")), ("figures_unpublish", _("daily figures withdrawn")),
     ("figures_new_link", _("new link for the daily figures")), ("report_export", _("daily report exported")),
+    ("isolation_add", _("home isolation set")), ("isolation_extend", _("home isolation extended")),
+    ("isolation_release", _("home isolation released")),
 ]
 
 

@@ -1,7 +1,8 @@
 """Bundle version bumps for changes made through the ORM (admin, staff pages, shell).
 
-Here: community edits of bundle fields (Community.save() marks them), quarantines, issuer
-keys and passes whose revoked state changes. Models never import services: the bumps are
+Here: community edits of bundle fields (Community.save() marks them), quarantines, home
+isolations, issuer keys, passes whose revoked state changes and new passes of an isolated
+person. Models never import services: the bumps are
 made here. Bulk queryset updates bypass signals: code doing them must
 call bundlesvc.bump() itself (the staff views do).
 """
@@ -9,7 +10,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import bundlesvc
-from .models import Community, IssuerKey, Pass, Quarantine
+from .models import Community, IssuerKey, Isolation, Pass, Quarantine
 
 
 @receiver(post_save, sender=Community)
@@ -24,6 +25,8 @@ def _community_saved(sender, instance, **kwargs):
 @receiver(post_delete, sender=Quarantine)
 @receiver(post_save, sender=IssuerKey)
 @receiver(post_delete, sender=IssuerKey)
+@receiver(post_save, sender=Isolation)
+@receiver(post_delete, sender=Isolation)
 def _lists_changed(sender, instance, **kwargs):
     bundlesvc.bump(instance.community_id)
 
@@ -35,6 +38,9 @@ def _pass_saved(sender, instance, created, **kwargs):
     before = False if created else getattr(instance, "_loaded_revoked", None)
     if before != instance.revoked:
         bundlesvc.bump(instance.community_id)
+    elif created and instance.person_id is not None and Isolation.objects.filter(
+            person_id=instance.person_id, released_at__isnull=True).exists():
+        bundlesvc.bump(instance.community_id)  # a new pass of an isolated person: list it too
     instance._loaded_revoked = instance.revoked
 
 

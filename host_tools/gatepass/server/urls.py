@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import language, views, views_console, views_report
+from . import language, views, views_console, views_isolation, views_report
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -20,6 +20,10 @@ staff = [
     path("passes/", views.passes, name="passes"),
     path("passes/<int:pk>/card", views.pass_card, name="pass_card"),
     path("passes/<int:pk>/revoke", views.pass_revoke, name="pass_revoke"),
+    path("isolation/", views_isolation.isolation, name="isolation"),
+    path("isolation/<int:pk>/extend", views_isolation.isolation_extend, name="isolation_extend"),
+    path("isolation/<int:pk>/release", views_isolation.isolation_release, name="isolation_release"),
+    path("isolation/<int:pk>/certificate", views_isolation.isolation_certificate, name="isolation_certificate"),
     path("members/", views.members, name="members"),
     path("audit/", views.audit_log, name="audit"),
     # the console's live parts (views_console.py)
