@@ -52,6 +52,9 @@ PARAMS = {
     "public_figures": {"token": "SELECT token FROM gatepass_publicfigures WHERE published LIMIT 1"},
     "public_figures_export": {"token": "SELECT token FROM gatepass_publicfigures WHERE published LIMIT 1",
                               "fmt": "SELECT 'pdf'"},
+    "isolation_extend": {"pk": "SELECT id FROM gatepass_isolation ORDER BY id LIMIT 1"},
+    "isolation_release": {"pk": "SELECT id FROM gatepass_isolation ORDER BY id LIMIT 1"},
+    "isolation_certificate": {"pk": "SELECT id FROM gatepass_isolation ORDER BY id LIMIT 1"},
 }
 # extra query strings worth a look (the same page with more on it)
 VARIANTS = {"alerts": ["?all=1"], "events": ["?pid=xyz"]}
@@ -120,6 +123,11 @@ def storage(browser, live, tmp_path_factory):
     page.wait_for_url(re.compile(r".*/passes/\d+/card$"))
     page.goto(live.url + "/figures/")
     page.click("#publish-button")  # the public daily figures join the walk
+    page.wait_for_load_state()
+    page.goto(live.url + "/isolation/")  # a home isolation (its list row holds a date input and two buttons)
+    page.fill("#id_who", "3-2-1204")
+    page.fill("#id_note", "返乡人员，居家隔离14天后出具解除隔离证明")
+    page.click("button[name=add_isolation]")
     page.wait_for_load_state()
     path = tmp_path_factory.mktemp("layout-state") / "state.json"
     ctx.storage_state(path=str(path))
