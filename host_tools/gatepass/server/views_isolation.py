@@ -38,11 +38,13 @@ def _actor(request) -> str:
 
 
 def _target(iso: Isolation) -> str:
+    """The audit target: home unit and person number (#id) or pass id; no words (the
+    audit log shows it as recorded, in every language)."""
     u = iso.unit()
     unit = "%d-%d-%d" % u if u else "-"
     if iso.person_id is not None:
-        return "person %d (%s)" % (iso.person_id, unit)
-    return "pass %s (%s)" % (iso.gate_pass.pid, unit)
+        return "%s #%d" % (unit, iso.person_id)
+    return "%s %s" % (unit, iso.gate_pass.pid)
 
 
 def set_isolation(community, *, person: Person | None = None, gate_pass: Pass | None = None,
