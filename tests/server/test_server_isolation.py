@@ -184,3 +184,22 @@ def test_another_community_sees_nothing(maple):
         assert r.status_code == 404
     iso.refresh_from_db()
     assert iso.released_at is None
+
+
+def test_a_visitor_passage_shows_the_inviting_unit(maple):
+    """A visitor pass (role 7) carries the inviting unit; the gate logs its pass id and
+    role; the event and alert pages say whose visitor it was."""
+    from server_helpers import ALLOWED, IN, TRUSTED, make_device, rec
+    from test_server_api import Dev
+
+    from gatepass.server import views
+
+    c, _li, _o, users = maple
+    v = views.issue_pass(c, name="Visitor Zhao", role=roles.VISITOR, building=3, entrance=1, room=1203, days=1)
+    dev = Dev(make_device(c, "v-in", "North gate", "in"))
+    assert dev.post(rec(1, reason=reasons.OK, flags=TRUSTED | ALLOWED | IN, role=roles.VISITOR,
+                        pid=bytes.fromhex(v.pid))).status_code == 200
+    assert dev.post(rec(2, reason=reasons.VISITOR_USED, flags=TRUSTED | IN, role=roles.VISITOR,
+                        pid=bytes.fromhex(v.pid))).status_code == 200
+    page = _client(users["viewer"]).get("/events/").content.decode()
+    assert page.count("visitor of 3-1-1203") == 2 and "Visitor pass used" in page
