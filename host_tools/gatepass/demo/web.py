@@ -102,3 +102,38 @@ def staff_api(base: str, user: str, password: str, path: str, body: dict | None 
             return e.code, json.loads(raw)
         except ValueError:
             return e.code, {"detail": raw.decode("utf-8", "replace")}
+
+
+def qr_text_from_svg(svg: str) -> str:
+    """What a camera reads from a QR code a page shows as inline SVG (segno's path form:
+    one stroked path of horizontal runs): the modules are drawn into an image and read by
+    a real decoder (zxing-cpp), as the gate's scanner reads the phone's screen."""
+    import zxingcpp
+    from PIL import Image
+
+    m = re.search(r'viewBox="0 0 (\d+) (\d+)"', svg)
+    path = re.search(r'<path[^>]*class="qrline"[^>]*\sd="([^"]+)"', svg) or re.search(
+        r'<path[^>]*stroke="[^"]+"[^>]*\sd="([^"]+)"', svg)
+    if m is None or path is None:
+        raise ValueError("not a QR code in segno's SVG form")
+    w, h = int(m.group(1)), int(m.group(2))
+    scale = 6
+    img = Image.new("L", (w * scale, h * scale), 255)
+    px = img.load()
+    x = y = 0.0
+    for cmd, a, b in re.findall(r"([MmHhVvZz])\s*(-?[\d.]+)?(?:[ ,](-?[\d.]+))?", path.group(1)):
+        if cmd == "M":
+            x, y = float(a), float(b)
+        elif cmd == "m":
+            x, y = x + float(a), y + float(b)
+        elif cmd in "hH":
+            x2 = x + float(a) if cmd == "h" else float(a)
+            row = int(y)  # a run of modules on row y - 0.5 .. y + 0.5
+            for xx in range(int(x) * scale, int(x2) * scale):
+                for yy in range(row * scale, (row + 1) * scale):
+                    px[xx, yy] = 0
+            x = x2
+    found = zxingcpp.read_barcodes(img)
+    if len(found) != 1:
+        raise ValueError("%d QR codes read" % len(found))
+    return found[0].text
