@@ -24,7 +24,7 @@ import tempfile
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -57,17 +57,14 @@ def parse_day(text: str | None, default: dt.date | None = None) -> dt.date | Non
 
 
 def isolation_count(c, start, end) -> int | None:
-    """People in home isolation at any time of the day, or None while the server has no
-    isolation records (models.Isolation)."""
+    """People (or single passes) in home isolation at any time of the day, or None while
+    the server keeps no isolation records (models.Isolation, issue 14.4)."""
     iso = getattr(models, "Isolation", None)
     if iso is None:
         return None
-    names = {f.name for f in iso._meta.get_fields()}
-    qs = iso.objects.filter(community=c) if "community" in names else iso.objects.filter(pass_ref__community=c)
-    s = "start" if "start" in names else "created_at"
-    e = "end" if "end" in names else "until"
-    qs = qs.filter(**{s + "__lt": end, e + "__gt": start})
-    return qs.count()
+    # released early: counted on the days up to the release
+    return (iso.objects.filter(community=c, start__lt=end, end__gt=start)
+            .filter(Q(released_at__isnull=True) | Q(released_at__gt=start)).count())
 
 
 def figures(c, day: dt.date) -> dict:
