@@ -19,7 +19,7 @@ import time
 import pytest
 
 from e2e_helpers import Sim, Srv, drained
-from gatepass.demo.web import Web, staff_api, text_of
+from gatepass.demo.web import Web, qr_text_from_svg, staff_api, text_of
 from gatepass.server.testing import LiveServer
 
 DEVICES = [["c-in", "南门", "in"], ["c-out", "南门", "out"]]
@@ -67,21 +67,40 @@ def bundle_version(srv) -> int:
     return srv.sql("SELECT bundle_version FROM gatepass_community WHERE id = 'maple'")[0][0]
 
 
+def phone_qr(web: Web, path: str) -> str:
+    """The pass a phone page shows: its QR code read back as the gate's scanner reads it."""
+    status, page = web.get(path)
+    assert status == 200, (path, status, text_of(page)[:300])
+    m = re.search(r'(?s)id="pass-qr">(.*?</svg>)', page)
+    assert m, text_of(page)[:500]
+    return qr_text_from_svg(m.group(1))
+
+
+def event_row(staff: Web, device: str, pid: str) -> str:
+    """The text of the console's event row of a pass at a gate (the latest one)."""
+    status, page = staff.get("/events/?device=%s" % device)
+    rows = [text_of(r) for r in re.findall(r"(?s)<tr\b.*?</tr>", page) if pid[:8] in r]
+    assert status == 200 and rows, page[-2000:]
+    return rows[0]
+
+
 def test_issue14_roster_declaration_visitor_isolation_end_to_end(srv):
     from app import reasons
 
     t0 = time.perf_counter()
-    staff = Web(srv.server.url).login("guard", srv.seeded["staff"]["guard"])
+    guard_pw = srv.seeded["staff"]["guard"]
+    staff = Web(srv.server.url).login("guard", guard_pw)
 
-    # -- roster import: the building managers' resident list (CSV as Excel writes it: GBK)
-    status, ans = staff_api(srv.server.url, "guard", srv.seeded["staff"]["guard"], "/roster", {
+    # -- 1. roster import: the building managers' resident list (CSV as Excel writes it: GBK),
+    # passes issued from it (the phone self-declaration and its approval replace 王芳's
+    # pass here when they land)
+    status, ans = staff_api(srv.server.url, "guard", guard_pw, "/roster", {
         "community": "maple", "filename": "名单.csv", "content": base64.b64encode(ROSTER.encode("gbk")).decode(),
         "commit": True, "issue_passes": True})
     assert status == 200 and ans["committed"], ans
     ctis = {r["name"]: r["cti"] for r in ans["rows"]}
     assert set(ctis) == {"王芳", "李伟", "赵敏"} and all(ctis.values()), ans["rows"]
     resident_text, resident_pid = srv.sql("SELECT text, pid FROM gatepass_pass WHERE cti = ?", ctis["王芳"])[0]
-    # (the phone self-declaration and its approval replace the roster's pass here once they land)
 
     simu = Sim(srv)
     try:
@@ -89,44 +108,82 @@ def test_issue14_roster_declaration_visitor_isolation_end_to_end(srv):
         apps = [simu.start_full(g) for g in (gin, gout)]
         for a in apps:
             a.uplink.up.status_ms = 5_000
-        v = bundle_version(srv)
-        assert simu.until(lambda: all(a.clock.trusted() and a.store.version >= v for a in apps), 180_000), \
-            [a.uplink.summary() for a in apps]
 
-        # -- the resident's phone pass opens the entrance gate
+        def synced():
+            v = bundle_version(srv)
+            assert simu.until(lambda: all(a.clock.trusted() and a.store.version >= v for a in apps), 180_000), \
+                [a.uplink.summary() for a in apps]
+
+        synced()
+
+        # -- 2. the resident's pass opens the entrance gate ...
         d = scan(simu, gin, resident_text)
         assert d.allow and d.reason == reasons.OK, d
         assert simu.until(drained(gin), 180_000)
-        row = srv.sql("SELECT allowed, direction FROM gatepass_event WHERE device_id = 'c-in' AND pid = ? "
-                      "AND kind = 1", resident_pid)
-        assert row == [(1, 1)]
-        # ... and the console's event list shows it with the person and the unit
-        status, page = staff.get("/events/?device=c-in")
-        row = [r for r in re.findall(r"(?s)<tr\b.*?</tr>", page) if resident_pid[:8] in r]
-        assert status == 200 and len(row) == 1, page[-3000:]
-        seen = text_of(row[0])
+        # ... and the event on the console shows the person and the unit
+        seen = event_row(staff, "c-in", resident_pid)
         assert "王芳" in seen and "3-1-1203" in seen and "南门" in seen, seen
-        # the day's report names the person and the unit behind the pass
+        # the day's report names them too
         status, report = staff.get("/report.csv")
         mine = [r for r in report.splitlines() if resident_pid in r]
         assert status == 200 and len(mine) == 1 and "王芳" in mine[0] and "3-1-1203" in mine[0], mine
-        # the published daily figures count the entry, and nothing personal
+
+        # -- 3. two visitor passes for 王芳's flat, issued by staff on the passes page (a day:
+        # the resident's own 2-hour invitation from her phone replaces this when it lands)
+        visitors = []
+        for who in ("访客甲", "访客乙"):
+            status, page = staff.post("/passes/", {"name": who, "phone": "", "role": "7", "building": "3",
+                                                    "entrance": "1", "room": "1203", "dirs": "3", "label": "",
+                                                    "days": "1"})
+            card = re.search(r"/passes/(\d+)/card", staff.last_url)
+            assert status == 200 and card, text_of(page)[:500]
+            visitors.append(srv.sql("SELECT text FROM gatepass_pass WHERE id = ?", int(card.group(1)))[0][0])
+        visitor, late_visitor = visitors
+        visitor_pid = srv.sql("SELECT pid FROM gatepass_pass WHERE text = ?", visitor)[0][0]
+        # the visitor enters once, goes out once, and is refused a second entry
+        assert scan(simu, gin, visitor).allow
+        assert scan(simu, gout, visitor).allow
+        d = scan(simu, gin, visitor)
+        assert not d.allow and d.reason == reasons.VISITOR_USED, d
+        # the inviting unit is registered with the visitor's passages
+        assert simu.until(drained(gin, gout), 180_000)
+        seen = event_row(staff, "c-in", visitor_pid)
+        assert "3-1-1203" in seen and "访客" in seen, seen
+
+        # -- 4. staff isolate her at home (returned from a risk area)
+        staff.get("/isolation/")
+        # (by her pass id: the visitor passes staff issued are people of her flat too)
+        status, page = staff.post("/isolation/", {"who": resident_pid, "days": "2", "note": "返乡",
+                                                  "add_isolation": "1"})
+        assert status == 200, text_of(page)[:500]
+        end = srv.sql("SELECT end FROM gatepass_isolation WHERE released_at IS NULL")
+        assert len(end) == 1
+        end = dt.datetime.fromisoformat(end[0][0])
+        end = int(end.replace(tzinfo=end.tzinfo or dt.timezone.utc).timestamp())
+        synced()
+        d = scan(simu, gout, resident_text)
+        assert not d.allow and d.reason == reasons.ISOLATED, d
+        # the day's public figures: the visitor, the isolated resident, nobody named
         boss = Web(srv.server.url).login("boss", srv.seeded["staff"]["boss"])
         boss.get("/figures/")
         boss.post("/figures/publish", {"do": "publish"})
         link = re.search(r'id="public-link">([^<]+)<', boss.get("/figures/")[1]).group(1)
         status, public = Web(srv.server.url).get(link)
-        assert status == 200 and 'id="f-in">1<' in public
+        assert status == 200 and 'id="f-visitors">1<' in public and 'id="f-isolated">1<' in public, public
         assert "王芳" not in public and resident_pid not in public and "1203" not in text_of(public)
 
-        # -- offline from here: the clock moves on without the server
+        # -- 5. offline from here: the gates' clock moves on without the server
         versions = [a.store.version for a in apps]
         srv.proxy.down = True
-        exp = dt.datetime.fromisoformat(srv.sql("SELECT exp FROM gatepass_pass WHERE pid = ?", resident_pid)[0][0])
-        exp = int(exp.replace(tzinfo=exp.tzinfo or dt.timezone.utc).timestamp())
-        later(simu, exp - int(time.time()) + 24 * HOUR)  # a day after the resident's pass runs out
-        assert scan(simu, gout, resident_text).reason == reasons.EXPIRED
-        assert [a.store.version for a in apps] == versions  # decided with the bundle it held
+        later(simu, 24 * HOUR + 5 * 60)  # past the visitors' window, still isolated
+        d = scan(simu, gin, late_visitor)
+        assert not d.allow and d.reason == reasons.EXPIRED, d
+        d = scan(simu, gout, resident_text)
+        assert not d.allow and d.reason == reasons.ISOLATED, d
+        later(simu, end - int(gout.app.clock.now()) + 60)  # the isolation's end time has passed
+        d = scan(simu, gout, resident_text)
+        assert d.allow and d.reason == reasons.OK, d
+        assert [a.store.version for a in apps] == versions  # no new bundle: the gate lifted it itself
     finally:
         srv.proxy.down = False
         simu.close()

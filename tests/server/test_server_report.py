@@ -251,3 +251,30 @@ def test_daily_report_streams_a_large_day_in_bounded_memory(site):
     (p1, s1), (p2, s2) = peaks
     assert s2 > 3.5 * s1
     assert p2 < 1.3 * p1, peaks  # ~2 MB: one chunk of events, whatever the day holds
+
+
+def test_figures_count_home_isolation_of_the_day(site):
+    """People in home isolation at any time of the day; released early: not after the release."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from gatepass.server import views_isolation, views_report
+    from gatepass.server.models import Person
+
+    c = site["c"]
+    today = timezone.localdate()
+    assert views_report.figures(c, today)["isolated"] == 0
+    wang = Person.objects.get(name="王芳")
+    li = Person.objects.get(name="李伟")
+    views_isolation.set_isolation(c, person=wang, days=14)
+    iso = views_isolation.set_isolation(c, person=li, days=14,
+                                        start=timezone.now() - dt.timedelta(days=3))
+    assert views_report.figures(c, today)["isolated"] == 2
+    views_isolation.release(iso)
+    # released today: still counted today; 王芳 only from today on
+    assert views_report.figures(c, today)["isolated"] == 2
+    two_days_ago = today - dt.timedelta(days=2)
+    assert views_report.figures(c, two_days_ago)["isolated"] == 1
+    page = _client(site["users"]["viewer"]).get("/figures/").content.decode()
+    assert 'id="f-isolated">2<' in page
