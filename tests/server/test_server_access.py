@@ -29,6 +29,8 @@ NOT_COMMUNITY_DATA = {
     "language": "the account's own choice of language (saved on the account, not a community's)",
     "public-figures": "the daily public figures: aggregates only, at an unguessable link, answered only while an "
                       "admin publishes it (test_server_report: nothing personal on it)",
+    "public-phone": "residents' and visitors' phone pages (self-declaration, phone pass with one-time code, "
+                    "visitor pass): no account; throttled; nothing personal (test_server_declare)",
 }
 
 
@@ -53,6 +55,8 @@ def _kind(route: str) -> str | None:
         return "staff-api-openapi"
     if route.startswith("public/figures/"):
         return "public-figures"
+    if route.startswith(("declare/", "m/", "v/")):
+        return "public-phone"
     return None
 
 
@@ -105,6 +109,10 @@ def two(db):
     from gatepass.server import views_isolation
 
     iso = views_isolation.set_isolation(maple, person=p.person, note="returnee")
+    from gatepass.server import declare
+
+    decl, _token = declare.submit(maple, "Zhao Lei", "555-0177", (3, 1, 1203), 0, "127.0.0.1")
+    inv, _vtoken = declare.invite(maple, (3, 1, 1203), 2, by_pass=p)
     users = {}
     for name, cid, role in [("oak-admin", "oak", "admin"), ("maple-viewer", "maple", "viewer"),
                             ("maple-operator", "maple", "operator"), ("maple-admin", "maple", "admin")]:
@@ -113,7 +121,8 @@ def two(db):
         access.add_member(users[name], cid, role)
     users["nobody"] = User.objects.create_user("nobody", password=PW, is_staff=True)
     users["root"] = User.objects.create_superuser("root", password=PW)
-    return {"maple": maple, "oak": oak, "alert": alert, "pass": p, "quarantine": q, "isolation": iso, "users": users}
+    return {"maple": maple, "oak": oak, "alert": alert, "pass": p, "quarantine": q, "isolation": iso, "users": users,
+            "decl": decl, "invite": inv}
 
 
 def _client(user):
@@ -133,7 +142,15 @@ def _state(two):
             Community.objects.get(pk="maple").threshold_cc, sorted(Device.objects.values_list("id", flat=True)),
             sorted(Membership.objects.values_list("user__username", "community_id", "role")),
             Pass.objects.filter(community_id="maple").count(), Person.objects.count(),
-            Isolation.objects.filter(community_id="maple").values_list("end", "released_at").first())
+            Isolation.objects.filter(community_id="maple").values_list("end", "released_at").first(), _decl_state(two))
+
+
+def _decl_state(two):
+    from gatepass.server.models import AccessCode, Declaration, DeclareLink, PhoneAccess, VisitorInvite
+
+    return (Declaration.objects.get(pk=two["decl"].pk).status, VisitorInvite.objects.count(),
+            VisitorInvite.objects.get(pk=two["invite"].pk).visitor_pass.revoked, PhoneAccess.objects.count(),
+            AccessCode.objects.count(), sorted(DeclareLink.objects.values_list("key", "enabled")))
 
 
 def _values(two, name):
@@ -141,7 +158,10 @@ def _values(two, name):
     pk = {"gatepass:alert_ack": two["alert"].pk, "gatepass:pass_card": two["pass"].pk,
           "gatepass:pass_revoke": two["pass"].pk, "gatepass:quarantine_lift": two["quarantine"].pk,
           "gatepass:device_command": "m-in", "gatepass:isolation_extend": two["isolation"].pk,
-          "gatepass:isolation_release": two["isolation"].pk, "gatepass:isolation_certificate": two["isolation"].pk}
+          "gatepass:isolation_release": two["isolation"].pk, "gatepass:isolation_certificate": two["isolation"].pk,
+          "gatepass:declaration_approve": two["decl"].pk,
+          "gatepass:declaration_reject": two["decl"].pk, "gatepass:pass_phone_code": two["pass"].pk,
+          "gatepass:pass_card_pdf": two["pass"].pk, "gatepass:visitor_cancel": two["invite"].pk}
     return {"pk": pk.get(name, 0), "object_id": two["pass"].pk, "id": two["users"]["maple-admin"].pk, "app_label": "gatepass",
             "content_type_id": 1, "url": "gatepass/pass/", "path": "gatepass/style.css",
             "fmt": "csv"}
@@ -197,7 +217,10 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
                  "api/staff/v1/roster", "api/staff/v1/passes", "live/alerts", "occupancy/",
                  "figures/", "figures/publish", "figures.<str:fmt>", "report.csv", "report.xlsx",
                  "isolation/", "isolation/<int:pk>/extend", "isolation/<int:pk>/release",
-                 "isolation/<int:pk>/certificate"):
+                 "isolation/<int:pk>/certificate",
+                 "declarations/", "declarations/<int:pk>/approve", "declarations/<int:pk>/reject",
+                 "declarations/poster/", "passes/<int:pk>/phone-code", "passes/<int:pk>/card.pdf", "visitors/",
+                 "visitors/<int:pk>/cancel"):
         assert must in checked, must
 
 

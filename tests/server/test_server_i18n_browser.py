@@ -130,6 +130,28 @@ def state(browser, live, artifacts, tmp_path_factory):
     page.wait_for_load_state()
     assert "王芳 居家隔离至" in page.inner_text(".messages")
     iso = page.get_attribute("#isolated tbody tr", "id")[len("iso-"):]
+    # the phone pages: a self-declaration (public page) waiting for staff, a visitor invitation
+    page.goto(live.url + "/declarations/")
+    declare = page.inner_text("#declare-link")
+    declare = declare[declare.index("/declare/"):]
+    page.goto(live.url + declare)
+    page.fill("#id_name", "王芳")
+    page.fill("#id_phone", "13800138000")
+    page.fill("#id_building", "3")
+    page.fill("#id_entrance", "2")
+    page.fill("#id_room", "1204")
+    page.check("#id_consent")
+    page.click("#declare")
+    page.wait_for_url(re.compile(r".*/m/[\w-]+/$"))
+    phone = page.url[len(live.url):]
+    page.goto(live.url + "/visitors/")
+    page.fill("#building", "3")
+    page.fill("#entrance", "2")
+    page.fill("#room", "1204")
+    page.click("#invite")
+    page.wait_for_load_state()
+    visitor = page.inner_text("#visitor-url")
+    visitor = visitor[visitor.index("/v/"):]
     page.goto(live.url + "/alerts/")
     page.locator("tr.alert-urgent button").first.click()
     page.wait_for_load_state()
@@ -140,7 +162,8 @@ def state(browser, live, artifacts, tmp_path_factory):
     path = tmp_path_factory.mktemp("state") / "state.json"
     ctx.storage_state(path=str(path))
     ctx.close()
-    return {"storage": str(path), "card": card, "public": public, "isolation": iso}
+    return {"storage": str(path), "card": card, "public": public, "isolation": iso, "declare": declare, "phone": phone,
+            "visitor": visitor}
 
 
 def staff_pages(card: str, public: str = "", iso: str = "") -> dict[str, str]:
@@ -156,6 +179,12 @@ def staff_pages(card: str, public: str = "", iso: str = "") -> dict[str, str]:
     if iso:
         out["isolation-certificate"] = "/isolation/%s/certificate" % iso
     return out
+
+
+def declare_pages(state) -> dict[str, str]:
+    """Self-declaration and visitors (staff) and the residents' and visitors' phone pages."""
+    return {"declarations": "/declarations/", "declare-poster": "/declarations/poster/", "visitors": "/visitors/",
+            "phone-declare": state["declare"], "phone-pending": state["phone"], "phone-visitor": state["visitor"]}
 
 
 def admin_pages(page, base: str, every: bool = True) -> dict[str, str]:
@@ -242,6 +271,7 @@ def test_every_staff_page_in_both_languages_and_widths(browser, live, state, cat
         ctx = _context(browser, state, lang, width)
         page = ctx.new_page()
         pages = staff_pages(state["card"], state["public"], state["isolation"])
+        pages.update(declare_pages(state))
         pages.update(admin_pages(page, live.url, every=width == "desktop"))
         for name, path in pages.items():
             r = page.goto(live.url + path)

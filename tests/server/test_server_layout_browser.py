@@ -55,6 +55,11 @@ PARAMS = {
     "isolation_extend": {"pk": "SELECT id FROM gatepass_isolation ORDER BY id LIMIT 1"},
     "isolation_release": {"pk": "SELECT id FROM gatepass_isolation ORDER BY id LIMIT 1"},
     "isolation_certificate": {"pk": "SELECT id FROM gatepass_isolation ORDER BY id LIMIT 1"},
+    "declaration_approve": {"pk": "SELECT id FROM gatepass_declaration ORDER BY id LIMIT 1"},
+    "declaration_reject": {"pk": "SELECT id FROM gatepass_declaration ORDER BY id LIMIT 1"},
+    "pass_phone_code": {"pk": "SELECT id FROM gatepass_pass ORDER BY id LIMIT 1"},
+    "pass_card_pdf": {"pk": "SELECT id FROM gatepass_pass ORDER BY id LIMIT 1"},
+    "visitor_cancel": {"pk": "SELECT id FROM gatepass_visitorinvite ORDER BY id LIMIT 1"},
 }
 # extra query strings worth a look (the same page with more on it)
 VARIANTS = {"alerts": ["?all=1"], "events": ["?pid=xyz"]}
@@ -128,6 +133,24 @@ def storage(browser, live, tmp_path_factory):
     page.fill("#id_who", "3-2-1204")
     page.fill("#id_note", "返乡人员，居家隔离14天后出具解除隔离证明")
     page.click("button[name=add_isolation]")
+    page.wait_for_load_state()
+    # a self-declaration waiting in the queue (through the public page) and a visitor invitation
+    page.goto(live.url + "/declarations/")
+    declare_url = page.inner_text("#declare-link")
+    page.goto(declare_url[declare_url.index("/declare/"):].join([live.url, ""]))
+    page.fill("#id_name", "欧阳娜娜")
+    page.fill("#id_phone", "13800138000")
+    page.fill("#id_building", "3")
+    page.fill("#id_entrance", "2")
+    page.fill("#id_room", "1204")
+    page.check("#id_consent")
+    page.click("#declare")
+    page.wait_for_url(re.compile(r".*/m/[\w-]+/$"))
+    page.goto(live.url + "/visitors/")
+    page.fill("#building", "3")
+    page.fill("#entrance", "2")
+    page.fill("#room", "1204")
+    page.click("#invite")
     page.wait_for_load_state()
     path = tmp_path_factory.mktemp("layout-state") / "state.json"
     ctx.storage_state(path=str(path))

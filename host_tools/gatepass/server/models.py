@@ -751,6 +751,9 @@ AUDIT_ACTIONS = [
     ("figures_new_link", _("new link for the daily figures")), ("report_export", _("daily report exported")),
     ("isolation_add", _("home isolation set")), ("isolation_extend", _("home isolation extended")),
     ("isolation_release", _("home isolation released")),
+    ("declaration_approve", _("self-declaration approved")), ("declaration_reject", _("self-declaration rejected")),
+    ("phone_code", _("phone pass code given")), ("visitor_invite", _("visitor invited")),
+    ("visitor_cancel", _("visitor invitation cancelled")), ("declare_link", _("self-declaration link changed")),
 ]
 
 
@@ -808,3 +811,157 @@ class PublicFigures(models.Model):
 
     def __str__(self):
         return "%s (%s)" % (self.community_id, "published" if self.published else "not published")
+# ------------------------------------------------------------------ self-declaration and visitors
+# (views_declare.py, views_visitors.py; the phone pages and their link + one-time code
+# scheme: docs/declare.md)
+
+DECL_PENDING, DECL_APPROVED, DECL_REJECTED = "pending", "approved", "rejected"
+DECL_STATUS_CHOICES = [(DECL_PENDING, _("waiting for staff")), (DECL_APPROVED, _("approved")),
+                       (DECL_REJECTED, _("rejected"))]
+
+
+class DeclareLink(models.Model):
+    """The public self-declaration link of a community (/declare/<key>/, printed as a QR
+    poster). A random key, not the community id: staff can make a new one (the old
+    posters stop working) or switch declarations off when the link is abused."""
+
+    community = models.OneToOneField(Community, on_delete=models.CASCADE, related_name="declare_link",
+                                     verbose_name=_("community"))
+    key = models.CharField(_("link key"), max_length=32, unique=True)
+    enabled = models.BooleanField(_("accepting declarations"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("self-declaration link")
+        verbose_name_plural = _("self-declaration links")
+
+    def __str__(self):
+        return self.community_id
+
+
+class PhoneAccess(models.Model):
+    """The phone link of one pass: /m/<token>/ (a resident's pass, reached with a
+    one-time code) or /v/<token>/ (a visitor's pass, the link alone). Only the SHA-256
+    of the token is stored; `declaration` is set while a declaration waits for staff
+    (the pass comes with the approval)."""
+
+    KIND_RESIDENT, KIND_VISITOR = "resident", "visitor"
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="phone_links",
+                                  verbose_name=_("community"))
+    kind = models.CharField(_("kind"), max_length=8, default=KIND_RESIDENT,
+                            choices=[(KIND_RESIDENT, _("resident")), (KIND_VISITOR, _("visitor"))])
+    token_hash = models.CharField(max_length=64, unique=True)
+    pass_obj = models.ForeignKey(Pass, null=True, blank=True, on_delete=models.CASCADE, related_name="phone_links",
+                                 verbose_name=_("pass"))
+    failures = models.PositiveIntegerField(_("wrong codes"), default=0)
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True,
+                                     help_text=_("too many wrong codes: staff give a new code"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("phone pass link")
+        verbose_name_plural = _("phone pass links")
+
+
+class AccessCode(models.Model):
+    """A one-time code that opens a resident's phone link in one browser (stored as a
+    password hash; used once; expires)."""
+
+    link = models.ForeignKey(PhoneAccess, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    made_by = models.CharField(max_length=150, blank=True, help_text="staff user name, or 'resident'")
+
+    class Meta:
+        verbose_name = _("one-time code")
+        verbose_name_plural = _("one-time codes")
+
+
+class Declaration(models.Model):
+    """A resident's self-declaration, waiting for staff to approve (a person and a pass)
+    or reject it (with a reason)."""
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="declarations",
+                                  verbose_name=_("community"))
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20)
+    building = models.PositiveIntegerField(_("building"), validators=[MinValueValidator(1), MaxValueValidator(0xFFFF)])
+    entrance = models.PositiveIntegerField(_("entrance"), validators=U16)
+    room = models.PositiveIntegerField(_("room"), validators=U16)
+    role = models.PositiveSmallIntegerField(_("role"), choices=ROLE_CHOICES, default=0)
+    status = models.CharField(_("state"), max_length=10, choices=DECL_STATUS_CHOICES, default=DECL_PENDING,
+                              db_index=True)
+    created_at = models.DateTimeField(_("declared at"), default=timezone.now)
+    remote_addr = models.CharField(_("address"), max_length=64, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(dj_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", verbose_name=_("decided by"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    person = models.ForeignKey(Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="declarations",
+                               verbose_name=_("person"))
+    pass_obj = models.ForeignKey(Pass, null=True, blank=True, on_delete=models.SET_NULL, related_name="declarations",
+                                 verbose_name=_("pass"))
+    link = models.OneToOneField(PhoneAccess, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="declaration")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("self-declaration")
+        verbose_name_plural = _("self-declarations")
+
+    def __str__(self):
+        return "%s %s" % (self.unit_text, self.status)
+
+    @property
+    def unit_text(self) -> str:
+        return "%d-%d-%d" % (self.building, self.entrance, self.room)
+
+
+class VisitorInvite(models.Model):
+    """A visitor invited by a resident (their phone pass) or by staff: the visitor pass
+    (role visitor, the INVITING unit, valid for the window) and who asked."""
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="visitor_invites",
+                                  verbose_name=_("community"))
+    building = models.PositiveIntegerField(_("building"), validators=[MinValueValidator(1), MaxValueValidator(0xFFFF)])
+    entrance = models.PositiveIntegerField(_("entrance"), validators=U16)
+    room = models.PositiveIntegerField(_("room"), validators=U16)
+    start = models.DateTimeField(_("from"))
+    end = models.DateTimeField(_("until"))
+    by_pass = models.ForeignKey(Pass, null=True, blank=True, on_delete=models.SET_NULL, related_name="invited",
+                                verbose_name=_("invited with the pass"))
+    by_user = models.ForeignKey(dj_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+", verbose_name=_("invited by staff"))
+    visitor_pass = models.OneToOneField(Pass, on_delete=models.CASCADE, related_name="invite",
+                                        verbose_name=_("visitor pass"))
+    link = models.OneToOneField(PhoneAccess, null=True, blank=True, on_delete=models.SET_NULL, related_name="invite")
+    note = models.CharField(_("note"), max_length=100, blank=True,
+                            help_text=_("for staff only, e.g. the visitor's name"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("visitor invitation")
+        verbose_name_plural = _("visitor invitations")
+
+    @property
+    def unit_text(self) -> str:
+        return "%d-%d-%d" % (self.building, self.entrance, self.room)
+
+
+class RateCount(models.Model):
+    """Requests of one kind from one key (an address, a link, a community) in one time
+    window: the public pages' throttle (throttle.py). In the database, so every server
+    worker counts the same."""
+
+    scope = models.CharField(max_length=16)
+    key = models.CharField(max_length=80)
+    window = models.BigIntegerField(help_text="unix seconds of the window start")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "window"], name="ratecount_unique")]
+        verbose_name = _("public page request count")
+        verbose_name_plural = _("public page request counts")

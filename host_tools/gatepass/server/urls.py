@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import language, views, views_console, views_isolation, views_report
+from . import language, views, views_console, views_declare, views_isolation, views_report, views_visitors
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -38,6 +38,24 @@ staff = [
     path("public/figures/<str:token>/", views_report.public_figures, name="public_figures"),
     path("public/figures/<str:token>/figures.<str:fmt>", views_report.public_figures_export,
          name="public_figures_export"),
+    # self-declaration queue, phone links, visitors (views_declare.py, views_visitors.py)
+    path("declarations/", views_declare.declarations, name="declarations"),
+    path("declarations/<int:pk>/approve", views_declare.declaration_approve, name="declaration_approve"),
+    path("declarations/<int:pk>/reject", views_declare.declaration_reject, name="declaration_reject"),
+    path("declarations/poster/", views_declare.declare_poster, name="declare_poster"),
+    path("passes/<int:pk>/phone-code", views_declare.pass_phone_code, name="pass_phone_code"),
+    path("passes/<int:pk>/card.pdf", views_declare.pass_card_pdf, name="pass_card_pdf"),
+    path("visitors/", views_visitors.visitors, name="visitors"),
+    path("visitors/<int:pk>/cancel", views_visitors.visitor_cancel, name="visitor_cancel"),
+]
+
+# public phone pages: no account (residents and visitors); throttled, nothing personal
+public = [
+    path("declare/<str:key>/", views_declare.declare_page, name="declare"),
+    path("m/<str:token>/", views_declare.phone_pass, name="phone_pass"),
+    path("m/<str:token>/code", views_declare.phone_new_code, name="phone_new_code"),
+    path("m/<str:token>/invite", views_visitors.phone_invite, name="phone_invite"),
+    path("v/<str:token>/", views_visitors.visitor_pass, name="visitor_pass"),
 ]
 
 urlpatterns = [
@@ -48,5 +66,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", language.set_language, name="set_language"),
     re_path(r"^static/(?P<path>.+)$", serve_static),
+    *public,
     path("", include((staff, "gatepass"))),
 ]
