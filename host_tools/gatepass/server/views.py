@@ -469,29 +469,22 @@ def passes(request):
 
 def issue_pass(c: Community, name: str, phone: str = "", role: int = 0, building: int = 0, entrance: int = 0,
                room: int = 0, dirs: int = 3, label: str = "", days: int = 30, **_ignored) -> Pass:
-    """Issue, sign and store a pass for a (new) person (gatepass.issuing.passes does the signing)."""
-    from gatepass.issuing import passes as gp_issue
+    """Issue, sign and store a pass for a (new) person (declare.issue_signed: the one
+    server path to a signed pass, gatepass.issuing.passes does the signing)."""
+    from .declare import DeclareError, issue_signed
 
-    key = bundlesvc.issuing_key(c)
-    if key is None:
-        raise ValueError(_("this server holds no private issuer key for %(community)s (add one in the admin)")
-                         % {"community": c.pk})
     now = int(timezone.now().timestamp())
-    spec = gp_issue.new_spec(community=c.pk, role=int(role), unit=(building, entrance, room), dirs=int(dirs),
-                             label=label, nbf=now - 60, exp=now + int(days) * 86400, iat=now,
-                             cti=secrets.token_bytes(gp_issue.CTI_LEN))
-    ip = gp_issue.issue(key, spec)
-    with transaction.atomic():
-        unit = None
-        if building:
-            unit, _created = Unit.objects.get_or_create(community=c, building=building, entrance=entrance, room=room)
-        person = Person.objects.create(community=c, name=name, phone=phone, unit=unit)
-        p = Pass.objects.create(
-            community=c, cti=spec.cti.hex(), person=person, role=spec.role, building=building, entrance=entrance,
-            room=room, dirs=spec.dirs, label=label, kid=key.kid.hex(),
-            nbf=dt.datetime.fromtimestamp(spec.nbf, dt.timezone.utc),
-            exp=dt.datetime.fromtimestamp(spec.exp, dt.timezone.utc), text=ip.text)
-    return p
+    try:
+        with transaction.atomic():
+            unit = None
+            if building:
+                unit, _created = Unit.objects.get_or_create(community=c, building=building, entrance=entrance,
+                                                            room=room)
+            person = Person.objects.create(community=c, name=name, phone=phone, unit=unit)
+            return issue_signed(c, person, int(role), (building, entrance, room), int(dirs), now - 60,
+                                now + int(days) * 86400, label)
+    except DeclareError as e:
+        raise ValueError(str(e)) from None
 
 
 @login_required

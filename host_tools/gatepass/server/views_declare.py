@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _, gettext_lazy, pgettext_lazy
 
 from . import access, audit, declare, labels, throttle
 from .declare import DeclareError
-from .models import (DECL_APPROVED, DECL_PENDING, DECL_REJECTED, ROLE_CHOICES, Declaration, DeclareLink, Pass,
+from .models import (DECL_PENDING, DECL_REJECTED, ROLE_CHOICES, Declaration, DeclareLink, Pass,
                      PhoneAccess, VisitorInvite)
 from .views import _ctx, _no_community, _post_only, community_for
 
@@ -236,11 +236,6 @@ def phone_new_code(request, token: str):
 
 
 # ------------------------------------------------------------------ staff: the approval queue
-
-
-def _decision_rows(c, status):
-    qs = Declaration.objects.filter(community=c, status=status).select_related("decided_by", "pass_obj", "person")
-    return qs
 
 
 @login_required
