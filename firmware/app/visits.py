@@ -37,6 +37,7 @@ FULL = const(3)  # state(): unknown pass and no free slot
 
 _SLOT = const(16)
 _CHUNK = const(16)  # slots read per flash read (256 bytes)
+_ZERO = bytes(_SLOT)
 
 
 def _size(path):
@@ -77,12 +78,21 @@ class Visits:
 
     def _scan(self, pid, now):
         """Read the whole table once; sets _state/_own/_dup/_free. now: the clock's lower
-        bound (unix s) or None (then no slot counts as expired). Allocation-free but for
-        the checks' memoryviews: the pass id is found with find(), not slot by slot."""
+        bound (unix s) or None (then no slot counts as expired). Next to no allocation
+        (one memoryview per 256-byte read): the pass id is found with find(), the free
+        slot by the state byte and the expiry compared in 16-bit halves (unix times are
+        beyond MicroPython's small ints). A torn slot whose state byte still looks valid
+        merely counts as taken until its (garbage) expiry: never a live entry lost."""
         self._state = NONE
         self._own = self._dup = self._free = -1
         b = self._buf
         mv = memoryview(b)
+        if now is None:
+            nhi = -1  # nothing counts as expired
+            nlo = 0
+        else:
+            nhi = (now >> 16) & 0xFFFF
+            nlo = now & 0xFFFF
         with open(self.path, "rb") as f:
             i = 0
             while i < self.slots:
@@ -109,9 +119,13 @@ class Visits:
                         k = i + o // _SLOT
                         if k == self._own or k == self._dup:
                             continue  # this pass's own slot is not free
-                        if not self._ok(o) or (now is not None
-                                               and struct.unpack_from("<I", b, o + 8)[0] <= now):
+                        st = b[o + 12]
+                        if st != ENTERED and st != EXITED:
                             self._free = k
+                            break
+                        ehi = b[o + 10] | (b[o + 11] << 8)
+                        if ehi < nhi or (ehi == nhi and (b[o + 8] | (b[o + 9] << 8)) <= nlo):
+                            self._free = k  # its pass has certainly expired
                             break
                 i += n
         return self._state
@@ -151,11 +165,10 @@ class Visits:
         with open(self.path, "r+b") as f:
             if free >= 0:
                 self._write(f, free, e)  # the new state first: the old one is still there
-                z = bytes(_SLOT)
                 if own >= 0:
-                    self._write(f, own, z)
+                    self._write(f, own, _ZERO)
                 if self._dup >= 0:
-                    self._write(f, self._dup, z)
+                    self._write(f, self._dup, _ZERO)
             else:
                 self._write(f, own, e)  # table full: in place (a torn slot fails its check)
         return True

@@ -79,3 +79,26 @@ def test_random_histories_with_one_cut_never_lose_a_committed_state(monkeypatch,
                 assert got in (want, max(want, pending[1])), (i, got, want, pending)
             else:
                 assert got == want, (i, got, want)
+
+
+def test_a_scan_of_a_full_table_allocates_next_to_nothing_under_micropython(mpy):
+    """state() reads all 256 slots at every visitor passage: it must not churn the heap
+    (an earlier version allocated ~20 KB per scan of a 200-visitor table: a tuple and a
+    big int per slot for the expiry)."""
+    out = mpy.run(
+        "import gc, os\n"
+        "from app import visits\n"
+        "os.mkdir('/vt')\n"
+        "t = visits.Visits('/vt/v.bin')\n"
+        "NOW = 1767225600\n"
+        "for i in range(200): t.mark(b'vis%05d' % i, visits.ENTERED, NOW + 3600, NOW)\n"
+        "gc.collect()\n"
+        "a = gc.mem_alloc()\n"
+        "st = t.state(b'vis00150', NOW)\n"
+        "s2 = t.state(b'new00001', NOW)\n"
+        "b = gc.mem_alloc()\n"
+        "print(st, s2, b - a)\n"
+    )
+    st, s2, used = (int(x) for x in out.split())
+    assert (st, s2) == (visits.ENTERED, visits.NONE)
+    assert used < 3000, used  # two scans; ~700 bytes each (one memoryview per 256-byte read)
