@@ -465,7 +465,9 @@ def test_all_pages_equal_the_peer_passages_in_the_window(dj, data, monkeypatch):
         if window is not None:
             c1.device_settings = {"passback_window_s": window}
             c1.save()
-        devs = [Dev(make_device(c, "%s-%d-%s" % (c.pk, i, tag))) for i, c in enumerate([c1, c1, c1, c2, c2])]
+        # gate names unique per community and direction (migration 0013)
+        devs = [Dev(make_device(c, "%s-%d-%s" % (c.pk, i, tag), "Gate %d" % i))
+                for i, c in enumerate([c1, c1, c1, c2, c2])]
         readers = devs[:1] + devs[3:4]  # one per community, reading as the events arrive
         got = {id(r): [] for r in readers}
         cursor = {id(r): 0 for r in readers}
