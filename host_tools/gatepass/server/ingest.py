@@ -22,7 +22,7 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import dblock
+from . import dblock, presence
 from .models import SERVER_EPOCH, Alert, Conflict, DailyCount, Device, Event, Gap, LogEpoch
 
 log = logging.getLogger("gatepass.ingest")
@@ -92,11 +92,16 @@ def _content(r: tuple) -> tuple:
 _CONTENT_FIELDS = ("time_raw", "kind", "reason", "flags", "role", "pid", "body", "obj", "amb", "aux")
 
 
+def _stored_at(t: int, received):
+    """The `at` an event is stored with: its device time, or its arrival when unknown."""
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc) if t else received
+
+
 def _row(device_id: str, r: tuple, received, adapt, epoch: str) -> tuple:
     """One Event row as database values (the ORM's per-field preparation is the main
     cost of an upload, so the batch goes in as plain tuples)."""
     seq, t, kind, reason, flags, role, pid, body, obj, amb, aux = r
-    at = dt.datetime.fromtimestamp(t, dt.timezone.utc) if t else received
+    at = _stored_at(t, received)
     passage = kind == record.K_PASSAGE
     return (device_id, epoch, seq, t, adapt(at), adapt(received), kind, reason, flags,
             None if role == record.NO_ROLE else role, pid.hex(),
@@ -316,7 +321,7 @@ def ingest(device: Device, data: bytes, base: int | None, addr: str = "", skew: 
             from .deviceauth import consume_signature
 
             consume_signature(request)
-        d = Device.objects.select_for_update().only("id", "epoch").get(pk=device.pk)
+        d = Device.objects.select_for_update().only("id", "epoch", "community_id").get(pk=device.pk)
         le = enter_epoch(d, epoch, received)
         by_seq: dict[int, tuple] = {}
         for r in good:
@@ -335,6 +340,7 @@ def ingest(device: Device, data: bytes, base: int | None, addr: str = "", skew: 
         if new:
             _insert(d.pk, new, received, epoch)
             _count(d.pk, new, received)
+            presence.note(d.community_id, d.pk, new, received, _stored_at)
             urgent = {r[0]: k for r in new if (k := _alert_kind(r[2], r[3], r[4]))}
             if urgent:
                 ids = (Event.objects.filter(device_id=d.pk, epoch=epoch, seq__in=list(urgent))

@@ -965,3 +965,27 @@ class RateCount(models.Model):
         constraints = [models.UniqueConstraint(fields=["scope", "key", "window"], name="ratecount_unique")]
         verbose_name = _("public page request count")
         verbose_name_plural = _("public page request counts")
+
+
+
+
+class Presence(models.Model):
+    """Where each pass holder is by the gates' records: the latest allowed in/out passage of
+    a pass in a community (device time `at`, then seq, then device id), kept up to date by
+    ingest (server/presence.py) so "who is inside now" reads one row per person instead of
+    every passage ever stored. Outlives the retention purge of the events on purpose."""
+
+    community = models.ForeignKey(Community, on_delete=models.CASCADE, related_name="presence")
+    pid = models.CharField(max_length=16)
+    inside = models.BooleanField()
+    at = models.DateTimeField()
+    seq = models.PositiveBigIntegerField()
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    role = models.PositiveSmallIntegerField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["community", "pid"], name="presence_unique_pid")]
+        indexes = [models.Index(fields=["community", "inside"], name="presence_inside")]
+
+    def __str__(self):
+        return "%s %s %s" % (self.pid, "in" if self.inside else "out", self.at)

@@ -14,17 +14,16 @@ Only the communities the account belongs to (access.py); `?c=` narrows to one of
 (another community: 404, like every page).
 
 Occupancy: a pass holder is inside when the latest allowed in/out passage of the pass
-(by device time `at`, then seq, then id: the order things happened at the gates, not
-the order the uploads arrived) is an entry. One query with a window function picks that
-latest passage per pass; one more finds the passes the server knows (person, unit).
+(by device time `at`, then seq: the order things happened at the gates, not the order
+the uploads arrived) is an entry; presence.py keeps that latest passage per pass at
+ingest, so the page reads one row per person inside plus the passes the server knows.
 """
 from __future__ import annotations
 
 import hashlib
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Max, Sum, Window
-from django.db.models.functions import FirstValue, RowNumber
+from django.db.models import Count, Max, Sum
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -33,7 +32,7 @@ from django.utils.translation import get_language, gettext as _
 
 from . import access, health, labels
 from .ingest import record
-from .models import DIR_IN, DIR_OUT, Alert, Community, Event, Pass
+from .models import Alert, Community, Pass, Presence
 
 # alerts that call staff now (banner + sound); the rest (log near full, lost events,
 # seq conflicts) are for the technician and stay on the alerts page
@@ -61,7 +60,8 @@ def _item(a: Alert, passes: dict, can_ack: set) -> dict:
     e = a.event
     d = a.device
     item = {"id": a.pk, "kind": a.kind, "what": labels.alert_text(a.kind),
-            "at": date_format(timezone.localtime(a.at), "DATETIME_FORMAT"), "gate": d.gate, "device": d.pk,
+            "at": date_format(timezone.localtime(a.at), "DATETIME_FORMAT"), "gate": labels.gate_text(d.gate, d.direction),
+            "device": d.pk,
             "community": d.community.name, "reason": "", "body": None, "pass": "", "person": "",
             "ack": d.community_id in can_ack}
     if e is None:  # raised by the server: the gate stopped sending heartbeats
@@ -119,31 +119,19 @@ def live_alerts(request):
 
 # ------------------------------------------------------------------ occupancy
 
-NO_PASS = "0" * 16  # a passage without a pass (exempt button, remote open)
-LATEST = [F("at").desc(), F("seq").desc(), F("id").desc()]  # device time, then seq, then arrival
-
-
 def inside_now(c: Community) -> list[dict]:
     """Pass holders inside now: [{"pid", "role", "at", "gate", "device", "pass"}], latest
-    entry first. Two queries whatever the number of people."""
-    latest = (Event.objects.filter(device__community=c, kind=record.K_PASSAGE, allowed=True,
-                                   direction__in=(DIR_IN, DIR_OUT))
-              .exclude(pid__in=("", NO_PASS))
-              .annotate(nth=Window(RowNumber(), partition_by=[F("pid")], order_by=LATEST),
-                        # the direction as a window value too: a plain direction=IN would be
-                        # applied BEFORE the window (every pass ever let in would count)
-                        last_dir=Window(FirstValue("direction"), partition_by=[F("pid")], order_by=LATEST))
-              .filter(nth=1, last_dir=DIR_IN)
-              .values("pid", "role", "at", "device_id", "device__gate")
-              .order_by("-at", "pid"))
-    rows = list(latest)
+    entry first. Two queries whatever the number of people (presence.py keeps one row
+    per pass up to date at ingest)."""
+    rows = list(Presence.objects.filter(community=c, inside=True).select_related("device")
+                .only("pid", "role", "at", "device__id", "device__gate", "device__direction").order_by("-at", "pid"))
     passes = {}
     if rows:
-        for p in (Pass.objects.filter(community=c, pid__in=[r["pid"] for r in rows])
+        for p in (Pass.objects.filter(community=c, pid__in=[r.pid for r in rows])
                   .select_related("person", "person__unit").order_by("issued_at")):
             passes[p.pid] = p  # the newest pass of a short id wins (ids collide only by accident)
-    return [{"pid": r["pid"], "role": r["role"], "at": r["at"], "gate": r["device__gate"], "device": r["device_id"],
-             "pass": passes.get(r["pid"])} for r in rows]
+    return [{"pid": r.pid, "role": r.role, "at": r.at, "gate": labels.gate_text(r.device.gate, r.device.direction), "device": r.device.pk,
+             "pass": passes.get(r.pid)} for r in rows]
 
 
 def occupancy_counts(inside: list[dict]):
