@@ -212,7 +212,7 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
     assert AuditEntry.objects.count() == audit_before
     # the staff pages, every pass/alert/quarantine action and the admin were among them
     for must in ("", "alerts/", "alerts/<int:pk>/ack", "events/", "events.csv", "devices/", "rules/",
-                 "rules/quarantine/<int:pk>/lift", "passes/", "passes/<int:pk>/card", "passes/<int:pk>/revoke",
+                 "rules/quarantine/<int:pk>/lift", "rules/visitors", "passes/", "passes/<int:pk>/card", "passes/<int:pk>/revoke",
                  "members/", "audit/", "admin/", "api/staff/v1/devices", "devices/<str:pk>/command",
                  "api/staff/v1/roster", "api/staff/v1/passes", "live/alerts", "occupancy/",
                  "figures/", "figures/publish", "figures.<str:fmt>", "report.csv", "report.xlsx",

@@ -25,7 +25,7 @@ def maple(db):
     li = views.issue_pass(c, name="Li Wei", phone="555-0101", role=0, building=3, entrance=1, room=1203)
     other = views.issue_pass(c, name="Zhang San", role=0, building=3, entrance=1, room=1204)
     users = {}
-    for role in ("viewer", "operator"):
+    for role in ("viewer", "operator", "admin"):
         users[role] = User.objects.create_user("maple-" + role, password=PW)
         access.add_member(users[role], "maple", role)
     return c, li, other, users
@@ -203,3 +203,33 @@ def test_a_visitor_passage_shows_the_inviting_unit(maple):
                         pid=bytes.fromhex(v.pid))).status_code == 200
     page = _client(users["viewer"]).get("/events/").content.decode()
     assert page.count("visitor of 3-1-1203") == 2 and "Visitor pass used" in page
+
+
+def test_rules_page_sets_the_modes_visitors_are_admitted_in_admins_only_never_sealed(maple):
+    from gatepass.server import bundlesvc
+    from gatepass.server.models import AuditEntry, Community
+
+    c, _li, _o, users = maple
+    admin, op = _client(users["admin"]), _client(users["operator"])
+    page = admin.get("/rules/").content.decode()
+    import re
+
+    assert re.search(r'value="prevention"\s+checked', page) and re.search(r'value="control"\s*>', page)  # the default
+    assert 'value="sealed"' not in page  # not even offered
+    assert op.post("/rules/visitors", {"modes": ["prevention", "control"]}).status_code == 403
+    v0 = Community.objects.get(pk="maple").bundle_version
+    assert admin.post("/rules/visitors", {"modes": ["prevention", "control"]}).status_code == 302
+    c = Community.objects.get(pk="maple")
+    assert c.device_settings["visitor_modes"] == ["prevention", "control"] and c.bundle_version > v0
+    data, _v = bundlesvc.current_bundle("maple")
+    pub = bundlesvc.bundle_public(c)
+    m = bundles.verify(data, {bytes.fromhex(pub["kid"]): bytes.fromhex(pub["pub"])})
+    assert m[bundles.B_SETTINGS]["visitor_modes"] == ["prevention", "control"]  # to every gate
+    assert "visitor_modes prevention -> prevention,control" in AuditEntry.objects.filter(
+        action="mode").latest("id").detail
+    r = admin.post("/rules/visitors", {"modes": ["sealed"]}, follow=True)
+    assert "never admitted in sealed mode" in r.content.decode()
+    assert Community.objects.get(pk="maple").device_settings["visitor_modes"] == ["prevention", "control"]
+    assert admin.post("/rules/visitors", {}).status_code == 302  # none: no visitors in any mode
+    assert Community.objects.get(pk="maple").device_settings["visitor_modes"] == []
+    assert admin.get("/rules/visitors").status_code == 405

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import language, views, views_console, views_declare, views_isolation, views_report, views_visitors
+from . import language, views, views_console, views_declare, views_isolation, views_report, views_visitor_modes, views_visitors
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -17,6 +17,7 @@ staff = [
     path("devices/<str:pk>/command", views.device_command, name="device_command"),
     path("rules/", views.rules, name="rules"),
     path("rules/quarantine/<int:pk>/lift", views.quarantine_lift, name="quarantine_lift"),
+    path("rules/visitors", views_visitor_modes.visitor_modes_view, name="visitor_modes"),
     path("passes/", views.passes, name="passes"),
     path("passes/<int:pk>/card", views.pass_card, name="pass_card"),
     path("passes/<int:pk>/revoke", views.pass_revoke, name="pass_revoke"),

@@ -421,8 +421,14 @@ def rules(request):
     rows = [{"q": q, "active": q.active_at(now), "ended": q.end <= now} for q in qs]
     return render(request, "gatepass/rules.html", _ctx(
         request, c, mode_form=mode_form, q_form=q_form, quarantines=rows, modes=MODE_CHOICES,
-        mode_help=labels.mode_help(),
+        mode_help=labels.mode_help(), visitor_modes=_visitor_modes(c),
         bundle_version=c.bundle_version))
+
+
+def _visitor_modes(c):
+    from . import views_visitor_modes  # the rules page's visitor fieldset
+
+    return views_visitor_modes.rows(c)
 
 
 @login_required
