@@ -297,3 +297,31 @@ def test_gate_isolation_lifts_at_the_end_time_without_a_new_bundle():
     port.t = end + 5
     ps = g.passage_now(resident, reading())
     assert ps.decision.allow and ps.decision.reason == reasons.OK_TIME_UNTRUSTED
+
+
+def test_entry_at_one_gate_is_known_at_the_other_through_the_peer_sync():
+    """Two entrance gates of one community: the visitor comes in at A; the server forwards
+    A's passage (peer page, app/peers.py) to B; B refuses the second entry, and both
+    refuse a second exit after the exit at B is forwarded to A."""
+    import struct
+
+    from app import peers
+
+    port = VirtualClock(V.NOW)
+    a = make(IN, tmpdir("gate_a"), port)
+    b = make(IN, tmpdir("gate_b"), port)
+    ps = a.passage_now(VISITOR, reading())
+    assert ps.decision.allow
+    pid = record.pass_id(ps.p.cti)
+    page = struct.pack("<Q", 1) + pid + struct.pack("<IB", V.NOW, roles.IN)
+    assert peers.Peers(tmpdir("peer_b") + "/c", b.note_passage).apply(page) == 1
+    assert b.passage_now(VISITOR, reading()).decision.reason == reasons.VISITOR_USED
+    b_out = make(OUT, tmpdir("gate_b_out"), port)
+    b_out.note_passage(pid, roles.IN, V.NOW)
+    assert b_out.passage_now(VISITOR, reading()).decision.allow
+    a_out = make(OUT, tmpdir("gate_a_out"), port)
+    a_out.note_passage(pid, roles.IN, V.NOW)
+    port.t = V.NOW + 60
+    page = struct.pack("<Q", 2) + pid + struct.pack("<IB", V.NOW + 1, roles.OUT)
+    assert peers.Peers(tmpdir("peer_a") + "/c", a_out.note_passage).apply(page) == 1
+    assert a_out.passage_now(VISITOR, reading()).decision.reason == reasons.VISITOR_USED
