@@ -488,3 +488,24 @@ def test_staff_invite_list_and_cancel(site):
     assert inv.visitor_pass.revoked and bundlesvc.current_version("maple") > v0
     assert 'id="pass-qr"' not in visitor.get(url[url.index("/v/"):]).content.decode()
     assert set(AuditEntry.objects.values_list("action", flat=True)) >= {"visitor_invite", "visitor_cancel"}
+
+
+def test_a_resident_cancels_their_own_invitation_only(site):
+    from gatepass.server import declare
+    from gatepass.server.models import VisitorInvite
+
+    cl, token, p = _open_pass_session(site)
+    assert cl.post("/m/%s/invite" % token, {"hours": "2"}).status_code == 200
+    mine = VisitorInvite.objects.get()
+    other, _t = declare.invite(site["c"], (5, 1, 101), 2, by_user=site["users"]["op"])
+    page = cl.get("/m/%s/" % token).content.decode()
+    assert "/m/%s/invite/%d/cancel" % (token, mine.pk) in page
+    # staff's invitation is not the resident's to cancel; nor from a browser the pass is not open in
+    assert cl.post("/m/%s/invite/%d/cancel" % (token, other.pk)).status_code == 404
+    assert _client(addr="10.1.2.3").post("/m/%s/invite/%d/cancel" % (token, mine.pk)).status_code == 302
+    mine.refresh_from_db()
+    assert not mine.visitor_pass.revoked
+    assert cl.post("/m/%s/invite/%d/cancel" % (token, mine.pk)).status_code == 302
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert mine.visitor_pass.revoked and not other.visitor_pass.revoked

@@ -56,6 +56,7 @@ public = [
     path("m/<str:token>/", views_declare.phone_pass, name="phone_pass"),
     path("m/<str:token>/code", views_declare.phone_new_code, name="phone_new_code"),
     path("m/<str:token>/invite", views_visitors.phone_invite, name="phone_invite"),
+    path("m/<str:token>/invite/<int:pk>/cancel", views_visitors.phone_invite_cancel, name="phone_invite_cancel"),
     path("v/<str:token>/", views_visitors.visitor_pass, name="visitor_pass"),
 ]
 

@@ -71,6 +71,26 @@ def phone_invite(request, token: str):
                                             "token": token})
 
 
+def phone_invite_cancel(request, token: str, pk: int):
+    """A resident cancels one of their own invitations (from the open phone pass page)."""
+    link = declare.find_link(token, PhoneAccess.KIND_RESIDENT)
+    if link is None or link.pass_obj is None:
+        return _not_found(request)
+    refused = _post_only(request)
+    if refused:
+        return refused
+    if not declare.is_open(request.session, link):
+        return redirect("phone_pass", token=token)
+    inv = VisitorInvite.objects.select_related("visitor_pass").filter(pk=pk, by_pass=link.pass_obj).first()
+    if inv is None:
+        return _not_found(request)
+    if not inv.visitor_pass.revoked:
+        declare.cancel_invite(inv)
+        audit.record(request, "visitor_cancel", inv.community_id, inv.visitor_pass.cti,
+                     "unit %s, by the inviting resident" % inv.unit_text, actor="resident:" + link.pass_obj.cti[:8])
+    return redirect("phone_pass", token=token)
+
+
 def visitor_pass(request, token: str):
     """The visitor's phone page: the visitor pass (the link alone opens it)."""
     link = declare.find_link(token, PhoneAccess.KIND_VISITOR)
