@@ -43,7 +43,7 @@ ALLOWED_LATIN = {
     "gatepass", "CSV", "UTC", "Asia", "Shanghai", "English", "admin", "QR", "CRC", "HMAC", "SHA256", "PEM", "PKCS",
     "GP1", "P-256", "kid", "iss", "id", "ID", "app", "settings", "py", "bundle_keys", "maple-court", "Unix", "NAME",
     "community", "add", "server", "bm-in", "bm-out", "nm-in", "fl", "HMAC-SHA256", "pub",
-    "Wi-Fi", "dBm", "usb", "USB", "OTA", "X-Gatepass-Epoch",
+    "Wi-Fi", "dBm", "usb", "USB", "OTA", "X-Gatepass-Epoch", "UTF-8", "UTF-16",
     "Control", "Command", "Mac",  # key names in Django's own Chinese help text
     "Excel",  # the spreadsheet the daily report opens in
 }
@@ -172,7 +172,7 @@ def staff_pages(card: str, public: str = "", iso: str = "") -> dict[str, str]:
         "events-invalid-filter": "/events/?pid=xyz", "devices": "/devices/", "rules": "/rules/", "passes": "/passes/",
         "card": card, "members": "/members/", "audit": "/audit/", "occupancy": "/occupancy/",
         "board-day": "/?day=2026-01-01", "isolation": "/isolation/",
-        "figures": "/figures/",
+        "figures": "/figures/", "people": "/people/", "people-import": "/people/import",
     }
     if public:
         out["figures-public"] = public  # the published daily figures (no login needed)

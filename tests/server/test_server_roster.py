@@ -316,3 +316,100 @@ def test_cli_roster_dry_run_import_reimport_and_problems(tmp_path):
     assert "nothing imported" in r.stderr and "Traceback" not in r.stderr
     r = _gatepass(tmp_path, "roster", str(f), "--community", "oak")
     assert r.returncode == 1 and "no community 'oak'" in r.stderr
+
+
+# ------------------------------------------------------------------ the staff pages
+
+@pytest.fixture
+def home(tmp_path):
+    """The server's data directory (held uploads) in a temporary directory."""
+    from django.test import override_settings
+
+    with override_settings(HOME=tmp_path):
+        yield tmp_path
+
+
+
+def _page_client(name, role):
+    from django.test import Client
+
+    u = _user(name, "maple", role)
+    cl = Client()
+    cl.force_login(u)
+    return cl
+
+
+def _upload(cl, data, name="名单.csv", lang="en", **extra):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    body = {"roster": SimpleUploadedFile(name, data), "issue_passes": "on", **extra}
+    return cl.post("/people/import", body, headers={"Accept-Language": lang})
+
+
+@pytest.mark.parametrize("fmt", ["gbk", "utf-16", "xlsx"])
+def test_page_upload_preview_confirm_and_reimport(maple, fmt, home):
+    from gatepass.server.models import AuditEntry, Pass, Person
+
+    cl = _page_client("op", "operator")
+    name = "名单.xlsx" if fmt == "xlsx" else "名单.csv"
+    r = _upload(cl, FORMATS[fmt](ROSTER), name)
+    assert r.status_code == 200
+    page = r.content.decode()
+    assert "Preview of %s" % name in page and 'id="confirm"' in page and "new person" in page
+    assert Person.objects.count() == 0  # a preview writes nothing
+    assert len(list((home / "roster-uploads").glob("*.upload"))) == 1
+    token = r.context["token"]
+    r = cl.post("/people/import", {"confirm": "1", "token": token}, headers={"Accept-Language": "en"})
+    assert r.status_code == 302 and r["Location"].endswith("/people/")
+    page = cl.get("/people/", headers={"Accept-Language": "en"}).content.decode()
+    assert "imported: 4 new people, 0 changed, 0 unchanged; 2 new units; 4 passes issued" in page
+    assert "李伟" in page and "13800000001" in page and "3-1-1203" in page
+    assert Person.objects.count() == 4 and Pass.objects.count() == 4
+    assert list((home / "roster-uploads").glob("*.upload")) == []  # gone once imported
+    assert AuditEntry.objects.get(action="roster_import").actor == "op"
+    # again: nothing new, all four unchanged and keeping their passes
+    r = _upload(cl, FORMATS[fmt](ROSTER), name)
+    assert r.context["result"].people_same == 4 and r.context["result"].passes_kept == 4
+    cl.post("/people/import", {"confirm": "1", "token": r.context["token"]})
+    assert Person.objects.count() == 4 and Pass.objects.count() == 4
+    assert AuditEntry.objects.filter(action="roster_import").count() == 2
+
+
+def test_page_problems_per_row_in_the_readers_language(maple, home):
+    from gatepass.server.models import Person
+
+    cl = _page_client("op", "operator")
+    bad = "姓名,房号,身份\n李伟,三栋,居民\n王芳,3-1-1204,外星人\n".encode("gbk")
+    import html
+
+    zh = html.unescape(_upload(cl, bad, lang="zh-hans").content.decode())
+    assert "2 处问题，未导入任何内容" in zh and 'id="confirm"' not in zh
+    assert "'三栋' 不是“楼-单元-室”" in zh and "未知身份 '外星人'" in zh
+    assert "<td>房号</td>" in zh and "<td>身份</td>" in zh
+    en = html.unescape(_upload(cl, bad, lang="en").content.decode())
+    assert "2 problems, nothing imported" in en and "is not building-entrance-room" in en and "<td>unit</td>" in en
+    assert Person.objects.count() == 0
+
+
+def test_page_confirm_needs_the_held_upload(maple, home):
+    from gatepass.server.models import Person
+
+    cl = _page_client("op", "operator")
+    r = _upload(cl, ROSTER.encode())
+    r = cl.post("/people/import", {"confirm": "1", "token": "forged"}, follow=True)
+    assert "no longer here" in r.content.decode() and Person.objects.count() == 0
+    r = cl.post("/people/import", {"cancel": "1"})
+    assert r.status_code == 302 and list((home / "roster-uploads").glob("*.upload")) == []
+
+
+def test_page_viewer_reads_people_but_cannot_import(maple, home):
+    from gatepass.server.models import Person
+
+    _import(maple, ROSTER.encode())
+    cl = _page_client("v", "viewer")
+    page = cl.get("/people/?q=3-1").content.decode()
+    assert "李伟" in page and "王芳" in page and "张强" not in page and "import-link" not in page
+    assert "赵敏" in cl.get("/people/?q=1380000000").content.decode()
+    assert cl.get("/people/import").status_code == 403
+    assert _upload(cl, ROSTER.replace("李伟", "李四").encode()).status_code == 403
+    assert not Person.objects.filter(name="李四").exists()

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import language, views, views_console, views_declare, views_isolation, views_report, views_visitor_modes, views_visitors
+from . import (language, views, views_console, views_declare, views_isolation, views_people, views_report,
+               views_visitor_modes, views_visitors)
 from .api import api
 from .staffapi import api as staff_api
 from .staticview import serve_static
@@ -48,6 +49,9 @@ staff = [
     path("passes/<int:pk>/card.pdf", views_declare.pass_card_pdf, name="pass_card_pdf"),
     path("visitors/", views_visitors.visitors, name="visitors"),
     path("visitors/<int:pk>/cancel", views_visitors.visitor_cancel, name="visitor_cancel"),
+    # people and the roster import (views_people.py)
+    path("people/", views_people.people_list, name="people"),
+    path("people/import", views_people.roster_import, name="roster_import"),
 ]
 
 # public phone pages: no account (residents and visitors); throttled, nothing personal
