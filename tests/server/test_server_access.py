@@ -220,7 +220,7 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
                  "isolation/<int:pk>/certificate",
                  "declarations/", "declarations/<int:pk>/approve", "declarations/<int:pk>/reject",
                  "declarations/poster/", "passes/<int:pk>/phone-code", "passes/<int:pk>/card.pdf", "visitors/",
-                 "visitors/<int:pk>/cancel"):
+                 "visitors/<int:pk>/cancel", "people/", "people/import"):
         assert must in checked, must
 
 
@@ -281,9 +281,12 @@ def test_roles_inside_the_community(two, who, read, act, admin):
     from gatepass.server.models import Alert, Community, Pass, Quarantine
 
     cl = _client(two["users"][who])
-    for url in ("/", "/alerts/", "/events/", "/events.csv", "/devices/", "/rules/", "/passes/"):
+    for url in ("/", "/alerts/", "/events/", "/events.csv", "/devices/", "/rules/", "/passes/", "/people/"):
         assert cl.get(url).status_code == 200, url
     assert "Li Wei" in cl.get("/alerts/").content.decode()  # viewers read the alert's person
+    assert "Li Wei" in cl.get("/people/").content.decode()
+    # operators and admins import rosters (people and passes)
+    assert (cl.get("/people/import").status_code == 200) == act
     ok = (200, 302)
     # operator: prints the card (its QR opens maple's gates), acknowledges, issues and revokes
     assert (cl.get("/passes/%d/card" % two["pass"].pk).status_code in ok) == act

@@ -101,6 +101,11 @@ def flag_words(flags: int, kind: int | None = None) -> list[str]:
     return out
 
 
+def words_text(words) -> str:
+    """A list of words as the reader writes one: 紧急、已报警 / urgent, alarm sounded."""
+    return ("、" if (get_language() or "").startswith("zh") else ", ").join(str(w) for w in words)
+
+
 def gate_text(gate: str, direction: int) -> str:
     """A device as staff name it: its gate and direction, e.g. 'North gate · in' / '北门 · 进'."""
     d = direction_text(direction)

@@ -184,7 +184,7 @@ def alerts(request):
             continue
         p = passes.get(e.pid) if e.kind == record.K_PASSAGE else None
         items.append({"alert": a, "e": e, "kind": labels.alert_text(a.kind), "reason": _alert_reason(e),
-                      "body": Event.c(e.body), "gate": gate, "flags": labels.flag_words(e.flags, e.kind),
+                      "body": Event.c(e.body), "gate": gate, "flags": labels.flag_words(e.flags, e.kind)[:1] and [labels.words_text(labels.flag_words(e.flags, e.kind))],
                       "pass": p, "person": p.person if p is not None else None,
                       "unit": p.unit_text if p is not None and (p.building or p.entrance or p.room) else "",
                       "pid": _pid(e) if e.kind == record.K_PASSAGE else ""})
@@ -246,7 +246,7 @@ def _event_row(e: Event, passes: dict | None = None) -> dict:
         "reason": labels.reason_text(e.reason) if passage else "", "reason_code": e.reason if passage else None,
         "role": labels.role_text(e.role), "body": Event.c(e.body), "obj": Event.c(e.obj), "amb": Event.c(e.amb),
         "direction": labels.direction_text(e.direction),
-        "gate": labels.gate_text(e.device.gate, e.device.direction), "flags": labels.flag_words(e.flags, e.kind),
+        "gate": labels.gate_text(e.device.gate, e.device.direction), "flags": labels.words_text(labels.flag_words(e.flags, e.kind)),
         "pass": p, "person": p.person if p is not None else None, "pid": _pid(e) if passage else "",
         "unit": p.unit_text if p is not None and (p.building or p.entrance or p.room) else "",
     }
