@@ -42,8 +42,9 @@ _n = itertools.count()
 
 def _api(cl, user, pw, addr="10.0.0.5"):
     cred = base64.b64encode(("%s:%s" % (user, pw)).encode()).decode()
-    return cl.post("/api/staff/v1/devices", json.dumps({"device_id": "lock-%d" % next(_n), "community": "maple",
-                                                         "gate": "G", "direction": "in"}),
+    n = next(_n)  # a new device and gate name each time (gate names are unique in a community)
+    return cl.post("/api/staff/v1/devices", json.dumps({"device_id": "lock-%d" % n, "community": "maple",
+                                                         "gate": "G%d" % n, "direction": "in"}),
                    content_type="application/json", headers={"Authorization": "Basic " + cred}, REMOTE_ADDR=addr)
 
 

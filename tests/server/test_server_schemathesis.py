@@ -114,7 +114,7 @@ def staff_session(live, request):
 def test_staff_schema_is_served(live):
     doc = requests.get(live.url + "/api/staff/v1/openapi.json", timeout=10).json()
     assert doc == _openapi("staff")
-    assert set(doc["paths"]) == {"/api/staff/v1/devices"}
+    assert set(doc["paths"]) == {"/api/staff/v1/devices", "/api/staff/v1/roster", "/api/staff/v1/passes"}
 
 
 # generated examples only: the coverage phase's ~40 explicit examples cost a password hash

@@ -219,8 +219,8 @@ class ImportOut(Schema):
 
 class RosterProblemsOut(Schema):
     detail: str
-    code: str
-    problems: list[ProblemOut]
+    code: str = Field(description="roster_problems (then `problems` lists them), or invalid (a bad request body)")
+    problems: list[ProblemOut] = Field([], description="every problem of the roster, with its line")
 
 
 class PassIn(Schema):
