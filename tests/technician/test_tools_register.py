@@ -40,7 +40,9 @@ def provision(board, server, *extra: str, env=None, input=None, device_id="gate-
     env.setdefault("DATABASE_URL", None)
     env.setdefault("GATEPASS_HOME", None)
     return CliRunner().invoke(cli, ["provision", "--port", board.url, "--device-id", device_id,
-                                    "--community", "maple", "--direction", "in", "--gate", "West",
+                                    "--community", "maple", "--direction", "in",
+                                    # one gate name per device: names are unique per community and direction
+                                    "--gate", "West" if device_id == "gate-w" else "West " + device_id,
                                     "--server", server.url, "--register", "--json", *extra],
                               env=env, input=input)
 
