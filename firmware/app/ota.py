@@ -54,6 +54,23 @@ def _int(v):
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
 
 
+def missing(m, need=None):
+    """The first module of `need` (names like "app.gate"; None: every app.* and
+    drivers.* module loaded now) that release `m` does not carry, or None."""
+    if need is None:
+        import sys
+
+        need = [n for n in sys.modules if n.startswith("app.") or n.startswith("drivers.")]
+    have = {}
+    for p, _n, _h in m.files:
+        have[p] = 1
+    for n in need:
+        base = n.replace(".", "/")
+        if base + ".mpy" not in have and base + ".py" not in have:
+            return base
+    return None
+
+
 class FileSink:
     """Where the HTTP client writes a release file's body: the stager (flash), the
     answer's HMAC computed on the way, the first bytes kept for an error answer."""
@@ -99,8 +116,12 @@ class Updater:
     after a refused release (doubling up to max_ms)."""
 
     def __init__(self, root, keys, mpy, budget, log=None, data=None, retry_ms=60000,
-                 max_ms=21600000, rand=None):
+                 max_ms=21600000, rand=None, need=None):
         import otaboot
+
+        # modules a release must carry (None: every app/drivers module loaded now):
+        # MicroPython binds a package to one directory, so a slot is a complete set
+        self.need = need
 
         self.root = root
         self.keys = keys or {}
@@ -249,6 +270,10 @@ class Updater:
                 raise release.ReleaseError("manifest of release %d, %d offered" % (m.version, self.offered))
         except release.ReleaseError as e:
             return self._refuse(e, R_MANIFEST, self.offered, now_ms)
+        lack = missing(m, self.need)
+        if lack:
+            return self._refuse("release lacks %s (a release is the complete app set)" % lack,
+                                R_MANIFEST, m.version, now_ms)
         if m.total() > self.budget:
             return self._refuse("release needs %d bytes, %d kept for updates" % (m.total(), self.budget),
                                 R_ROOM, m.version, now_ms)

@@ -67,7 +67,7 @@ def _serve(u, mac, releases, faults, n, chunk):
     return [path, u.state]
 
 
-def run(root_name, key_pairs, mpy, budget, offers, releases, faults, chunk=300):
+def run(root_name, key_pairs, mpy, budget, offers, releases, faults, chunk=300, need=()):
     """offers: [[version, steps at that offer] or ["boot", n] (the board resets n times:
     otaboot.select() each time, then a new Updater on the same flash) or ["confirm"]
     (main.py's confirmation)]; releases: {"v": [manifest hex, [file hex, ...]]}. Steps
@@ -78,7 +78,7 @@ def run(root_name, key_pairs, mpy, budget, offers, releases, faults, chunk=300):
     log = Log()
 
     def updater():
-        return ota.Updater(root, keys(key_pairs), mpy, budget, log, root, 5000, 20000, lambda k: 0)
+        return ota.Updater(root, keys(key_pairs), mpy, budget, log, root, 5000, 20000, lambda k: 0, need)
 
     u = updater()
     mac = uplink.Hmac(SECRET)

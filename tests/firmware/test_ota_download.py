@@ -85,12 +85,13 @@ def test_a_refused_file_never_switches():
     assert len(records(out, 5)) >= 2
 
 
-@pytest.mark.parametrize("case", ["wrong_key", "too_big", "not_newer", "bad_mac", "404"])
+@pytest.mark.parametrize("case", ["wrong_key", "too_big", "not_newer", "bad_mac", "404", "partial"])
 def test_refused_releases_are_never_staged(case):
     releases = {"5": rel(5)}
     faults = {}
     budget = 200_000
     offers = [[5, 12]]
+    kw = {}
     if case == "wrong_key":
         releases = {"5": rel(5, key=WRONG)}
     elif case == "too_big":
@@ -101,7 +102,9 @@ def test_refused_releases_are_never_staged(case):
         faults = {"/api/device/v1/release/5/file/0": ["badmac"] * 20}
     elif case == "404":
         releases = {}
-    out = call(None, "dlr", KEYS, MPY, budget, offers, releases, faults)
+    elif case == "partial":  # a module the running app loaded is not in the release
+        kw = {"need": ["app.gate", "app.policy"]}
+    out = call(None, "dlr", KEYS, MPY, budget, offers, releases, faults, **kw)
     assert not out["reset"] and out["ota"]["trial"] == "" and records(out, 1) == []
     if case == "wrong_key":
         assert out["state"] == "failed" and "bad signature" in out["error"]
@@ -110,6 +113,8 @@ def test_refused_releases_are_never_staged(case):
         assert out["state"] == "failed" and records(out, 5)[0] == (5, 3) and "bytes" in out["error"]
     elif case == "not_newer":
         assert out["trace"] == [] and out["state"] == "usb"
+    elif case == "partial":
+        assert out["state"] == "failed" and "lacks app/policy" in out["error"] and records(out, 5)[0] == (5, 1)
     else:
         assert out["state"] in ("downloading", "usb") and records(out, 5) == []
 
@@ -208,7 +213,8 @@ def test_uplink_task_fetches_a_release_over_http_and_refuses_a_corrupted_file(tm
     clk = Clock(root + "/data/clock", now_fn=lambda: int(_time.time()))
     log = EventLog(root + "/data/log", clk, seg_records=100, max_segments=4)
     keys = {FW_KEY.kid: FW_KEY.pub65}
-    u = _ota.Updater(root, keys, MPY, 200_000, log, root + "/data", retry_ms=300, rand=lambda k: 0)
+    u = _ota.Updater(root, keys, MPY, 200_000, log, root + "/data", retry_ms=300, rand=lambda k: 0,
+                     need=("app.gate", "drivers.relay"))
 
     async def main():
         s = await Server(h).start()
