@@ -640,10 +640,16 @@ def _updater(root, cfg, keys, log, plan):
     import sys
 
     try:
-        from app import ota
+        from app import ota, p256
 
+        # the keys' comb tables built now, on a young heap, and kept (like the issuer
+        # keys): built at the first manifest, a 9 KB block may no longer be found in one
+        # piece (a fragmented heap), and the check would fail with MemoryError every time
+        tables = {}
+        for kid, pub in keys.items():
+            tables[kid] = p256.PublicKey(pub)
         mpy = getattr(sys.implementation, "_mpy", 0) & 0xFF
-        return ota.Updater(root, keys, mpy, plan["ota"] if "ota" in plan else 0, log,
+        return ota.Updater(root, tables, mpy, plan["ota"] if "ota" in plan else 0, log,
                            path(root, DATA), cfg.ota_retry_s * 1000)
     except Exception as e:  # noqa: BLE001 - an update problem never stops the gate
         print("gatepass: no OTA updates (%r)" % e)

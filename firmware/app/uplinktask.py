@@ -224,6 +224,9 @@ class UplinkTask:
         if sink is not None:
             ota.on_file(sink, self._mono.now())
         else:
+            # the manifest's ES256 check builds a key table: free the TLS session's
+            # buffers first (the next file opens a new connection)
+            self.http.close()
             ota.on_manifest(body, self._mono.now())
         return out
 

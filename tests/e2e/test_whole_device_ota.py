@@ -183,6 +183,10 @@ def test_ota_update_applied_refusals_and_rollback_on_the_unix_port(srv, tmp_path
         boots = dev.boots(spec(wait=[["trusted", 90], ["release", 240]], run_s=60, reset_cause=PWRON,
                                preload=mods), 4, heapsize=str(cap))
         causes = [b["reset"] for b in boots]
+        if causes != [HARD_RESET, WDT_RESET, WDT_RESET, WDT_RESET]:
+            print("\n--- boot 3 stdout ---\n" + boots[0]["stdout"][-8000:] + "\n--- stderr ---\n"
+                  + boots[0]["stderr"][-3000:] + "\n--- uplink ---\n" + repr(boots[0].get("uplink"))
+                  + repr(boots[0].get("ota")) + repr(boots[0].get("events")))
         assert causes == [HARD_RESET, WDT_RESET, WDT_RESET, WDT_RESET], (
             causes, [b.get("ota") for b in boots], boots[0].get("uplink"), boots[0]["stdout"][-3000:],
             boots[0]["stderr"][-2000:], srv.sql("SELECT state, stop_reason FROM gatepass_rollout"), device_row(srv))
