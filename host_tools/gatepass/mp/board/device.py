@@ -240,7 +240,11 @@ def main():
     REPORT["heap_end"] = heap()
     REPORT["heap_peak"] = _peak[0]
     REPORT["modules"] = sorted(sys.modules)
-    print("@@REPORT@@" + json.dumps(REPORT))
+    # streamed: one big JSON string is the largest block a boot ever asks for, and under
+    # the heap cap a fragmented heap may not have it (MemoryError after a good run)
+    sys.stdout.write("@@REPORT@@")
+    json.dump(REPORT, sys.stdout)
+    sys.stdout.write("\n")
 
 
 main()
