@@ -7,8 +7,8 @@ from django.utils.translation import gettext_lazy as _
 
 from . import audit, bundlesvc, labels
 from ..mp.fw import record
-from .models import (Alert, AuditEntry, AuthFailure, Community, Device, Event, Gap, IssuerKey, Membership,
-                     Pass, Person, Quarantine, StaffPreference, Unit)
+from .models import (Alert, AuditEntry, AuthFailure, Community, Device, Event, FirmwareKey, Gap, IssuerKey,
+                     Membership, Pass, Person, Quarantine, StaffPreference, Unit)
 
 admin.site.site_header = _("gatepass administration")
 admin.site.site_title = _("gatepass administration")
@@ -100,6 +100,12 @@ class IssuerKeyAdmin(Audited):
     list_display = ("community", "kid", "active", "created_at")
     list_filter = ("community", "active")
     exclude = ("private_pem",)
+
+
+@admin.register(FirmwareKey)
+class FirmwareKeyAdmin(Audited):
+    list_display = ("community", "kid", "active", "created_at")
+    list_filter = ("community", "active")
 
 
 @admin.register(Unit)

@@ -11,13 +11,13 @@ import time
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Header, NinjaAPI, Query, Schema
+from ninja import Header, NinjaAPI, Path, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security.base import AuthBase
 from pydantic import Field
 
 from .. import hmacauth
-from . import apierrors, bundlesvc, dblock, health, ingest, peers, remote
+from . import apierrors, bundlesvc, dblock, health, ingest, peers, releases, remote
 from .apierrors import ApiError as _Err
 from .apierrors import ErrorOut
 from .apierrors import error as _error
@@ -90,6 +90,8 @@ class StatusOut(Schema):
                                       "community (GET /passages cursor space), 0 when none")
     commands: list[dict] = Field([], description="signed staff commands for this device (docs/uplink.md): "
                                                  "seq, kind, exp, by, sig")
+    release: dict | None = Field(None, description='OTA (docs/ota.md): {"version": v} when this gate should fetch '
+                                                   'release v (GET /release/v/manifest), else null')
 
 
 _ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 413: ErrorOut, 422: ErrorOut}
@@ -220,16 +222,18 @@ def post_status(
         d = Device.objects.select_for_update().only("id", "epoch").get(pk=device.pk)
         le = ingest.enter_epoch(d, request.gatepass_epoch, timezone.now())
         acked = le.acked_seq
+        hf = health.fields(payload.health)
         Device.objects.filter(pk=device.pk).update(
             firmware=payload.firmware, bundle_version=payload.bundle_version, backlog=payload.backlog,
             log_used_pct=payload.log_used_pct, log_near_full=payload.log_near_full, uptime_s=payload.uptime_s,
             last_seen=timezone.now(), last_addr=request.META.get("REMOTE_ADDR", "")[:64],
-            last_skew_s=getattr(request, "gatepass_skew", 0), **health.fields(payload.health))
+            last_skew_s=getattr(request, "gatepass_skew", 0), **hf)
         remote.acknowledge(device, payload.cmd_seq)
         commands = remote.pending(device, payload.cmd_seq)
+        release = releases.on_heartbeat(device, hf)
     version = bundlesvc.current_version(device.community_id)
     return {"time": int(time.time()), "bundle_version": version, "acked_seq": acked,
-            "peer_seq": peers.peer_seq(device), "commands": commands}
+            "peer_seq": peers.peer_seq(device), "commands": commands, "release": release}
 
 
 @api.get(
@@ -263,4 +267,72 @@ def get_passages(
     resp = HttpResponse(peers.encode(nxt, entries), content_type="application/octet-stream")
     with dblock.writer():
         Device.objects.filter(pk=device.pk).update(last_seen=timezone.now())
+    return resp
+
+
+_V = Path(..., ge=1, le=releases.VERSION_MAX, description="release version (the heartbeat's release.version)")
+_BINARY = {"200": {"description": "the bytes, as published",
+                   "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def _offered(device, version: int):
+    got = releases.offered(device, version)
+    if got is None:
+        raise _Err(404, "unknown_release", "release %d is not offered to this gate" % version)
+    return got
+
+
+@api.get(
+    "/release/{version}/manifest",
+    response={404: ErrorOut, **_ERRORS},
+    summary="OTA: the signed manifest of a release offered to this gate (COSE_Sign1 bytes)",
+    description="Only while the gate's rollout stage offers it (the heartbeat answer's release.version); "
+                "404 unknown_release otherwise. Checked on the device by app/release.verify (docs/ota.md).",
+    openapi_extra={"responses": _BINARY},
+)
+def get_release_manifest(
+    request,
+    version: int = _V,
+    x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
+    x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_epoch: str = Header(..., alias="X-Gatepass-Epoch", pattern="^[0-9a-f]{16}$",
+                                   description="the device log's identity (signed)"),
+):
+    rel, rd = _offered(request.auth, version)
+    data = bytes(rel.manifest)
+    with dblock.writer():
+        releases.note_download(rd, None)
+    resp = HttpResponse(data, content_type="application/octet-stream")
+    resp["X-Gatepass-Release-Version"] = str(rel.version)
+    return resp
+
+
+@api.get(
+    "/release/{version}/file/{index}",
+    response={404: ErrorOut, **_ERRORS},
+    summary="OTA: file `index` (its place in the manifest's file list) of a release offered to this gate",
+    description="The bytes the manifest lists (size and sha256 checked at publish time; the device checks them "
+                "again while it writes them to flash). 404 unknown_release / unknown_file.",
+    openapi_extra={"responses": _BINARY},
+)
+def get_release_file(
+    request,
+    version: int = _V,
+    index: int = Path(..., ge=0, le=63, description="0-based index in the manifest's file list"),
+    x_gatepass_device: str = Header(..., alias="X-Gatepass-Device", description="device id"),
+    x_gatepass_time: str = Header(..., alias="X-Gatepass-Time", description="unix seconds, decimal"),
+    x_gatepass_epoch: str = Header(..., alias="X-Gatepass-Epoch", pattern="^[0-9a-f]{16}$",
+                                   description="the device log's identity (signed)"),
+):
+    from .models import ReleaseFile
+
+    rel, rd = _offered(request.auth, version)
+    f = ReleaseFile.objects.filter(release=rel, index=index).only("path", "data").first()
+    if f is None:
+        raise _Err(404, "unknown_file", "release %d has files 0..%d" % (rel.version, rel.file_count - 1))
+    with dblock.writer():
+        releases.note_download(rd, index)
+    resp = HttpResponse(bytes(f.data), content_type="application/octet-stream")
+    resp["X-Gatepass-Release-Version"] = str(rel.version)
+    resp["X-Gatepass-Path"] = f.path
     return resp

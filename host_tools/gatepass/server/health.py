@@ -57,6 +57,14 @@ def fields(health) -> dict:
     v = health.get("release")
     if isinstance(v, str) and _RELEASE.match(v):
         out["release_state"] = v
+    # OTA (docs/ota.md): the release running now and the one rolled back last
+    for key in ("release_version", "release_failed"):
+        v = _int(health.get(key), 0, 0xFFFFFFFF)
+        if v is not None:
+            out[key] = v
+    v = health.get("tier")
+    if v in ("mpy", "frozen"):
+        out["tier"] = v
     return out
 
 

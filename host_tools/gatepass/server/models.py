@@ -303,6 +303,13 @@ class Device(models.Model):
                                             help_text=_("when the last offline alert was raised"))
     cmd_seq = models.PositiveBigIntegerField(_("remote command seq"), default=0, editable=False,
                                              help_text=_("last remote command the device accepted (its heartbeat)"))
+    # OTA (heartbeat health, docs/ota.md): the release running now (0 = the USB set), the
+    # one the boot path rolled back last, and the board's tier
+    release_version = models.PositiveBigIntegerField(_("release"), default=0, editable=False,
+                                                     help_text=_("OTA release running (0: the USB-deployed set)"))
+    release_failed = models.PositiveBigIntegerField(_("release rolled back"), default=0, editable=False)
+    tier = models.CharField(_("tier"), max_length=8, blank=True, editable=False,
+                            help_text=_("mpy or frozen, as reported"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
@@ -325,7 +332,8 @@ class Device(models.Model):
                  "log_used_pct", "log_near_full", "uptime_s", "acked_seq", "max_seq", "events_total",
                  "lost_total", "crc_errors", "auth_failures", "last_auth_failure", "last_auth_failure_at",
                  "rssi", "heap_free", "sensor_status", "scanner_status", "last_error", "fire_active",
-                 "relay_held", "release_state", "offline_alert_at", "cmd_seq", "epoch", "conflicts")
+                 "relay_held", "release_state", "offline_alert_at", "cmd_seq", "epoch", "conflicts",
+                 "release_version", "release_failed", "tier")
 
     def save(self, *args, **kwargs):
         if not self._state.adding and kwargs.get("update_fields") is None:
@@ -754,6 +762,10 @@ AUDIT_ACTIONS = [
     ("declaration_approve", _("self-declaration approved")), ("declaration_reject", _("self-declaration rejected")),
     ("phone_code", _("phone pass code given")), ("visitor_invite", _("visitor invited")),
     ("visitor_cancel", _("visitor invitation cancelled")), ("declare_link", _("self-declaration link changed")),
+    ("release_publish", _("firmware release published")), ("rollout_start", _("rollout started")),
+    ("rollout_advance", _("rollout continued")), ("rollout_stop", _("rollout stopped")),
+    ("firmwarekey_add", _("firmware key added")), ("firmwarekey_change", _("firmware key changed")),
+    ("firmwarekey_delete", _("firmware key deleted")),
 ]
 
 
@@ -989,3 +1001,6 @@ class Presence(models.Model):
 
     def __str__(self):
         return "%s %s %s" % (self.pid, "in" if self.inside else "out", self.at)
+
+
+from .releasemodels import FirmwareKey, Release, ReleaseFile, Rollout, RolloutDevice  # noqa: E402,F401  (OTA)
