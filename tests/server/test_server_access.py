@@ -4,6 +4,7 @@ community the account belongs to; roles inside a community (viewer < operator < 
 superusers see everything; `gatepass server staff NAME --community C --role R`."""
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -121,8 +122,24 @@ def two(db):
         access.add_member(users[name], cid, role)
     users["nobody"] = User.objects.create_user("nobody", password=PW, is_staff=True)
     users["root"] = User.objects.create_superuser("root", password=PW)
+    # OTA: a firmware key, a published release and its rollout to m-in (issue 15)
+    from gatepass.issuing import keys as ikeys
+    from gatepass.issuing import release as irel
+    from gatepass.server import releases
+    from gatepass.server.models import FirmwareKey
+
+    fk = ikeys.generate()
+    FirmwareKey.objects.create(community=maple, kid=fk.kid.hex(), pub=fk.pub65.hex())
+    blob = b"M\x06gate"
+    rel = releases.publish_files("maple", irel.build(fk, {"app/gate.mpy": blob}, 1, 6), "mpy", [blob])
+    rollout = releases.start(rel, ["m-in"])
+    STAFF_API_BODIES["api/staff/v1/releases"] = {
+        "community": "maple", "tier": "mpy",
+        "manifest": base64.b64encode(irel.build(fk, {"app/gate.mpy": blob}, 2, 6)).decode()}
+    STAFF_API_BODIES["api/staff/v1/releases/<community>/<version>/files/<index>"] = {
+        "data": base64.b64encode(blob).decode()}
     return {"maple": maple, "oak": oak, "alert": alert, "pass": p, "quarantine": q, "isolation": iso, "users": users,
-            "decl": decl, "invite": inv}
+            "rollout": rollout, "decl": decl, "invite": inv}
 
 
 def _client(user):
@@ -135,14 +152,15 @@ def _client(user):
 
 def _state(two):
     from gatepass.server.models import (Alert, Community, Device, Isolation, Membership, Pass, Person, Quarantine,
-                                        RemoteCommand)
+                                        Release, RemoteCommand, Rollout)
 
     return (RemoteCommand.objects.count(), Alert.objects.get(pk=two["alert"].pk).acknowledged_at, Pass.objects.get(pk=two["pass"].pk).revoked,
             Quarantine.objects.get(pk=two["quarantine"].pk).end, Community.objects.get(pk="maple").mode,
             Community.objects.get(pk="maple").threshold_cc, sorted(Device.objects.values_list("id", flat=True)),
             sorted(Membership.objects.values_list("user__username", "community_id", "role")),
             Pass.objects.filter(community_id="maple").count(), Person.objects.count(),
-            Isolation.objects.filter(community_id="maple").values_list("end", "released_at").first(), _decl_state(two))
+            Isolation.objects.filter(community_id="maple").values_list("end", "released_at").first(), _decl_state(two),
+            sorted(Rollout.objects.values_list("pk", "state")), sorted(Release.objects.values_list("version", flat=True)))
 
 
 def _decl_state(two):
@@ -161,10 +179,12 @@ def _values(two, name):
           "gatepass:isolation_release": two["isolation"].pk, "gatepass:isolation_certificate": two["isolation"].pk,
           "gatepass:declaration_approve": two["decl"].pk,
           "gatepass:declaration_reject": two["decl"].pk, "gatepass:pass_phone_code": two["pass"].pk,
-          "gatepass:pass_card_pdf": two["pass"].pk, "gatepass:visitor_cancel": two["invite"].pk}
+          "gatepass:pass_card_pdf": two["pass"].pk, "gatepass:visitor_cancel": two["invite"].pk,
+          "gatepass:rollout_advance": two["rollout"].pk,
+          "gatepass:rollout_stop": two["rollout"].pk}
     return {"pk": pk.get(name, 0), "object_id": two["pass"].pk, "id": two["users"]["maple-admin"].pk, "app_label": "gatepass",
             "content_type_id": 1, "url": "gatepass/pass/", "path": "gatepass/style.css",
-            "fmt": "csv"}
+            "fmt": "csv", "community": "maple", "version": 1, "index": 0}
 
 
 # a body that would change maple if any check let it through (rules, passes, members, admin)
@@ -194,8 +214,8 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
         for method in ("get", "post"):
             if route.startswith("api/staff/v1/"):
                 body = json.dumps(STAFF_API_BODIES.get(route, STAFF_API_BODIES["api/staff/v1/devices"]))
-                if method == "get":
-                    r = cl.get(url, headers=_basic(who, PW))
+                if method == "get":  # a read names its community in the query (GET /releases)
+                    r = cl.get(url + "?community=maple", headers=_basic(who, PW))
                 else:
                     r = cl.post(url, body, content_type="application/json", headers=_basic(who, PW))
                 assert r.status_code in (401, 403, 404, 405) and r.status_code != 201, (route, method, r.content)
@@ -220,7 +240,11 @@ def test_every_route_refuses_an_account_of_another_community(two, who):
                  "isolation/<int:pk>/certificate",
                  "declarations/", "declarations/<int:pk>/approve", "declarations/<int:pk>/reject",
                  "declarations/poster/", "passes/<int:pk>/phone-code", "passes/<int:pk>/card.pdf", "visitors/",
-                 "visitors/<int:pk>/cancel", "people/", "people/import"):
+                 "visitors/<int:pk>/cancel", "people/", "people/import",
+                 "releases/", "releases/rollout", "releases/rollout/<int:pk>/advance",
+                 "releases/rollout/<int:pk>/stop", "api/staff/v1/releases",
+                 "api/staff/v1/releases/<community>/<version>/files/<index>",
+                 "api/staff/v1/releases/<community>/<version>/publish"):
         assert must in checked, must
 
 

@@ -46,6 +46,7 @@ ALLOWED_LATIN = {
     "Wi-Fi", "dBm", "usb", "USB", "OTA", "X-Gatepass-Epoch", "UTF-8", "UTF-16",
     "Control", "Command", "Mac",  # key names in Django's own Chinese help text
     "Excel",  # the spreadsheet the daily report opens in
+    "release", "build", "publish", "firmware-key",  # the gatepass commands named on the releases page
 }
 CODE = re.compile(r"^(?:[A-Z][A-Z0-9_]{2,}|R\d+|k\d+|0x[0-9a-f]+|[0-9a-f]{4,}|v?\d[\w.]*|[a-z]{1,2}\d*)$")
 
@@ -173,6 +174,7 @@ def staff_pages(card: str, public: str = "", iso: str = "") -> dict[str, str]:
         "card": card, "members": "/members/", "audit": "/audit/", "occupancy": "/occupancy/",
         "board-day": "/?day=2026-01-01", "isolation": "/isolation/",
         "figures": "/figures/", "people": "/people/", "people-import": "/people/import",
+        "releases": "/releases/",
     }
     if public:
         out["figures-public"] = public  # the published daily figures (no login needed)

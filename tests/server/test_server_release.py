@@ -337,3 +337,107 @@ def test_rollout_refuses_gates_of_another_tier(fw):
     e = refused("wrong_tier", releases.start, r, ["g1", "g2"])
     assert "g1" in e.detail
     assert releases.start(r, ["g2"]).state == "first"
+
+
+def test_next_release_after_a_finished_rollout(fw):
+    from gatepass.server import releases
+
+    c, key, devs = fw
+    releases.start(publish(c, key, 1), ["g1"])
+    g1 = devs["g1"]
+    assert status(g1, release="usb", release_version=0)["release"] == {"version": 1}
+    status(g1, release="confirmed", release_version=1)
+    releases.start(publish(c, key, 2), ["g1"], first="g1")
+    assert status(g1, release="confirmed", release_version=1, release_failed=0)["release"] == {"version": 2}
+    assert get(g1, "/release/2/manifest").status_code == 200
+
+
+# ------------------------------------------------------------------ staff page
+
+@pytest.fixture
+def clients(fw):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from gatepass.server import access
+
+    out = {}
+    for name, role in (("boss", "admin"), ("guard", "operator"), ("watcher", "viewer")):
+        u = User.objects.create_user(name, password="pw-123456789")
+        access.add_member(u, "maple", role)
+        cl = Client()
+        cl.force_login(u)
+        out[role] = cl
+    return out
+
+
+def test_page_start_watch_continue_stop(fw, clients):
+    from gatepass.server.models import AuditEntry, Rollout
+
+    c, key, devs = fw
+    publish(c, key, 7)
+    admin = clients["admin"]
+    page = admin.get("/releases/").content.decode()
+    assert 'id="start-rollout"' in page and 'data-version="7"' in page
+    r = admin.post("/releases/rollout", {"version": "7", "device": ["g1", "g2", "g3"], "first": "g3"})
+    assert r.status_code == 302
+    ro = Rollout.objects.get()
+    assert ro.state == "first" and not ro.auto_advance  # the box was not ticked
+    assert status(devs["g3"], release="usb")["release"] == {"version": 7}
+    assert get(devs["g3"], "/release/7/file/1").status_code == 200
+    page = admin.get("/releases/").content.decode()
+    assert 'data-device="g3" data-state="downloading"' in page and "2/3" in page
+    assert 'data-device="g1" data-state="waiting"' in page and 'id="advance"' not in page
+    status(devs["g3"], release="confirmed", release_version=7)
+    page = admin.get("/releases/").content.decode()
+    assert 'data-device="g3" data-state="confirmed"' in page and 'id="advance"' in page
+    assert admin.post("/releases/rollout/%d/advance" % ro.pk).status_code == 302
+    assert Rollout.objects.get().state == "rest"
+    assert status(devs["g1"], release="usb")["release"] == {"version": 7}
+    assert admin.post("/releases/rollout/%d/stop" % ro.pk, {"reason": "display flickers"}).status_code == 302
+    ro.refresh_from_db()
+    assert ro.state == "stopped" and ro.stop_reason == "display flickers"
+    assert status(devs["g2"], release="usb")["release"] is None
+    page = admin.get("/releases/").content.decode()
+    assert "display flickers" in page and 'id="start-rollout"' in page
+    acts = list(AuditEntry.objects.filter(action__startswith="rollout").values_list("action", "actor", "target"))
+    assert sorted(acts) == [("rollout_advance", "boss", "v7"), ("rollout_start", "boss", "v7"),
+                            ("rollout_stop", "boss", "v7")]
+
+
+def test_page_refusals_and_roles(fw, clients):
+    from gatepass.server import releases
+    from gatepass.server.models import AuditEntry, Rollout
+
+    c, key, devs = fw
+    publish(c, key, 7)
+    admin = clients["admin"]
+    # a bad choice is one message, nothing started
+    r = admin.post("/releases/rollout", {"version": "9", "all": "1"}, follow=True)
+    assert "Choose a published release" in r.content.decode() and not Rollout.objects.exists()
+    r = admin.post("/releases/rollout", {"version": "7"}, follow=True)
+    assert "choose at least one gate" in r.content.decode() and not Rollout.objects.exists()
+    assert admin.get("/releases/rollout").status_code == 405
+    for role in ("operator", "viewer"):
+        cl = clients[role]
+        page = cl.get("/releases/").content.decode()
+        assert 'data-version="7"' in page and 'id="start-rollout"' not in page  # they see, they do not act
+        assert cl.post("/releases/rollout", {"version": "7", "all": "1"}).status_code == 403
+    assert not Rollout.objects.exists()
+    r = admin.post("/releases/rollout", {"version": "7", "all": "1", "auto": "1"})
+    ro = Rollout.objects.get()
+    assert ro.auto_advance and ro.targets.count() == 3
+    for role in ("operator", "viewer"):
+        assert clients[role].post("/releases/rollout/%d/stop" % ro.pk).status_code == 403
+        assert 'id="stop"' not in clients[role].get("/releases/").content.decode()
+    assert Rollout.objects.get().state == "first"
+    # a gate that rolls it back stops it, in the audit log as the gate
+    first = ro.targets.get(first=True).device_id
+    status(devs[first], release="usb")
+    get(devs[first], "/release/7/manifest")
+    status(devs[first], release="rolled_back", release_version=0, release_failed=7)
+    assert Rollout.objects.get().state == "stopped"
+    assert AuditEntry.objects.filter(action="rollout_stop", actor="gate:%s" % first).exists()
+    page = clients["viewer"].get("/releases/").content.decode()
+    assert "rolled release 7 back" in page and 'data-state="rolled_back"' in page
+    assert releases.progress(Rollout.objects.get())["rolled_back"] == 1

@@ -16,7 +16,7 @@ import pytest
 from gatepass.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-FAMILIES = "keys|pass|server|sim|flash|deploy|provision|device|logs"
+FAMILIES = "keys|pass|server|sim|flash|deploy|provision|device|logs|release"
 CMD = re.compile(r"(?:\.venv/bin/)?gatepass ((?:%s)(?=[ \n]|$)[^`\"'\n)|]*)" % FAMILIES)
 
 

@@ -39,6 +39,8 @@ from ._common import (BadInput, closing_on_error, connect, console, emit, finish
               "<kid>.pub.json from `gatepass keys new`, or inline JSON. Repeatable.")
 @click.option("--bundle-key", "bundle_keys", multiple=True, help="Trusted bundle signing key (same "
               "forms). Repeatable.")
+@click.option("--firmware-key", "firmware_keys", multiple=True, help="Trusted firmware release key (OTA; "
+              "same forms; never a pass issuer or bundle key). Repeatable.")
 @click.option("--fragment", type=click.Path(exists=True, dir_okay=False), help="Config fragment JSON "
               "printed by `gatepass server device ...` (id, secret, community, keys).")
 @click.option("--secret", default=None, help="Device secret in hex (default: 32 new random bytes, or "
@@ -48,7 +50,7 @@ from ._common import (BadInput, closing_on_error, connect, console, emit, finish
 @json_option
 def command(port, device_id, community, direction, gate, lang, board_name, wifi_ssid, wifi_password,
             server_url, ca_file, register, staff_user, server_db, server_home, issuer_keys, bundle_keys,
-            fragment, secret, keep_secret, restart, as_json):
+            firmware_keys, fragment, secret, keep_secret, restart, as_json):
     """Write the device config: identity and secret, Wi-Fi, server and CA, trusted keys, gate and
     direction. Checked with the firmware's own validator first; written atomically; read back."""
     con = console(as_json)
@@ -61,7 +63,8 @@ def command(port, device_id, community, direction, gate, lang, board_name, wifi_
                       wifi_ssid=wifi_ssid, wifi_password=wifi_password, server_url=server_url,
                       ca_pem=Path(ca_file).read_bytes() if ca_file else None,  # PEM or DER -> DER
                       issuer_keys=[prov.load_key(k) for k in issuer_keys],
-                      bundle_keys=[prov.load_key(k) for k in bundle_keys])
+                      bundle_keys=[prov.load_key(k) for k in bundle_keys],
+                      firmware_keys=[prov.load_key(k) for k in firmware_keys])
         registration = None
         if register:
             if not server_url:

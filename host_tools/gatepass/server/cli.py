@@ -150,7 +150,7 @@ def add_device(device_id: str, community: str, gate: str, direction: str = "in",
     """Register a gate device; returns the fragment of its device config (app/config.py)
     that the server knows: id, secret, community, gate, direction, trusted keys."""
     from . import bundlesvc
-    from .models import DIR_IN, DIR_OUT, Community, Device, IssuerKey
+    from .models import DIR_IN, DIR_OUT, Community, Device, FirmwareKey, IssuerKey
 
     c = Community.objects.get(pk=community)
     d = Device(id=device_id, community=c, gate=gate, direction={"in": DIR_IN, "out": DIR_OUT}[direction])
@@ -163,6 +163,9 @@ def add_device(device_id: str, community: str, gate: str, direction: str = "in",
         "bundle_keys": [bundlesvc.bundle_public(c)],
         "issuer_keys": [{"kid": k.kid, "pub": k.pub} for k in IssuerKey.objects.filter(community=c, active=True)],
     }
+    fw = [{"kid": k.kid, "pub": k.pub} for k in FirmwareKey.objects.filter(community=c, active=True)]
+    if fw:  # releases (OTA) are checked with these on the gate (docs/ota.md)
+        cfg["firmware_keys"] = fw
     if server_url:
         cfg["server"] = {"url": server_url, "allow_http": server_url.startswith("http://")}
     return cfg
@@ -369,6 +372,39 @@ def community_cmd(ctx, cid, name, mode, threshold, retention_days):
     c = add_community(cid, name, MODES.index(mode), int(round(threshold * 100)),
                       retention_days)
     click.echo(json.dumps({"community": c.id, "bundle_key": bundlesvc.bundle_public(c)}, indent=2))
+
+
+@server_group.command("firmware-key")
+@click.argument("key")
+@click.option("--community", required=True)
+@click.pass_context
+def firmware_key_cmd(ctx, key, community):
+    """Trust a firmware release key in a community (OTA): KEY is the <kid>.pub.json of `gatepass keys
+    new` (or inline JSON). Releases signed by it can be published; gates registered from now on get it
+    in their config (firmware_keys)."""
+    _prep(ctx)
+    from django.core.exceptions import ValidationError
+
+    from ..technician.provisioning import ProvisionError, load_key
+    from . import audit
+    from .models import Community, FirmwareKey
+
+    try:
+        k = load_key(key)
+    except ProvisionError as e:
+        raise click.ClickException(str(e)) from None
+    if not Community.objects.filter(pk=community).exists():
+        raise click.ClickException("no community %r" % community)
+    fk = FirmwareKey(community_id=community, kid=str(k["kid"]).lower(), pub=str(k["pub"]).lower())
+    if FirmwareKey.objects.filter(community_id=community, kid=fk.kid).exists():
+        raise click.ClickException("firmware key %s is already trusted in %s" % (fk.kid, community))
+    try:
+        fk.full_clean()
+    except ValidationError as e:
+        raise click.ClickException("firmware key not added: %s" % _invalid(e)) from None
+    fk.save()
+    audit.record(None, "firmwarekey_add", community, fk.kid, "cli")
+    click.echo("firmware key %s trusted in %s" % (fk.kid, community))
 
 
 @server_group.command("device")

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from . import dblock
+from . import audit, dblock
 from .models import Device, FirmwareKey, Release, ReleaseFile, Rollout, RolloutDevice
 from .releasemodels import TIERS
 
@@ -343,6 +343,8 @@ def on_heartbeat(device: Device, fields: dict) -> dict | None:
     ro = Rollout.objects.select_for_update().get(pk=ro.pk)
     if new == "rolled_back" and ro.state in Rollout.ACTIVE:
         _stop(ro, "%s rolled release %d back" % (device.pk, rel.version))
+        audit.record(None, "rollout_stop", ro.community_id, "v%d" % rel.version, ro.stop_reason,
+                     actor="gate:%s" % device.pk)
         return None
     if new == "confirmed" and ro.state in Rollout.ACTIVE:
         if not ro.targets.exclude(state="confirmed").exists():
@@ -352,6 +354,9 @@ def on_heartbeat(device: Device, fields: dict) -> dict | None:
             return None
         if ro.state == Rollout.FIRST and rd.first and ro.auto_advance:
             _advance(ro)
+            audit.record(None, "rollout_advance", ro.community_id, "v%d" % rel.version,
+                         "%s confirmed it: the rest of the gates are offered it" % device.pk,
+                         actor="gate:%s" % device.pk)
     if ro.state not in Rollout.ACTIVE or not _in_stage(ro, rd) or running >= rel.version or new == "rolled_back":
         return None
     if rd.offered_at is None or rd.state == "":

@@ -113,6 +113,7 @@ class FragmentOut(Schema):
     direction: str
     bundle_keys: list[KeyOut]
     issuer_keys: list[KeyOut]
+    firmware_keys: list[KeyOut] = Field([], description="release signing keys the gate trusts (OTA, docs/ota.md)")
     server: ServerOut | None = Field(None, description="GATEPASS_PUBLIC_URL of the server, when configured")
 
 
@@ -306,3 +307,6 @@ def register_passes(request, payload: PassesIn):
     except people.RegistrationError as e:
         raise _Err(409, "pass_conflict", "%s: nothing registered" % e) from None
     return {"committed": True, "summary": res.summary(), "rows": [r.as_dict() for r in res.rows]}
+
+
+from . import staffapi_release  # noqa: E402,F401  (firmware releases: routes on this api)

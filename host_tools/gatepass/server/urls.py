@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from . import (language, views, views_console, views_declare, views_isolation, views_people, views_report,
+from . import (language, views, views_console, views_declare, views_isolation, views_people, views_release,
+               views_report,
                views_visitor_modes, views_visitors)
 from .api import api
 from .staffapi import api as staff_api
@@ -36,6 +37,11 @@ staff = [
     path("figures.<str:fmt>", views_report.figures_export, name="figures_export"),
     path("report.csv", views_report.report_csv, name="report_csv"),
     path("report.xlsx", views_report.report_xlsx, name="report_xlsx"),
+    # firmware releases and rollouts (views_release.py)
+    path("releases/", views_release.releases_page, name="releases"),
+    path("releases/rollout", views_release.rollout_start, name="rollout_start"),
+    path("releases/rollout/<int:pk>/advance", views_release.rollout_advance, name="rollout_advance"),
+    path("releases/rollout/<int:pk>/stop", views_release.rollout_stop, name="rollout_stop"),
     # public, no login: the published daily figures (aggregates only) at an unguessable link
     path("public/figures/<str:token>/", views_report.public_figures, name="public_figures"),
     path("public/figures/<str:token>/figures.<str:fmt>", views_report.public_figures_export,

@@ -88,7 +88,7 @@ def ca_to_der_hex(ca) -> str:
 
 def build_config(base: dict | None = None, *, device_id=None, secret=None, community=None,
                  gate=None, direction=None, board=None, wifi_ssid=None, wifi_password=None,
-                 server_url=None, ca_pem=None, issuer_keys=(), bundle_keys=(),
+                 server_url=None, ca_pem=None, issuer_keys=(), bundle_keys=(), firmware_keys=(),
                  settings=None, lang=None) -> dict:
     """The config dict: `base` (a server fragment or the board's current config) overlaid
     with every argument that is not None / empty. Keys given here are added to base's."""
@@ -106,7 +106,8 @@ def build_config(base: dict | None = None, *, device_id=None, secret=None, commu
         if ca_pem is not None:
             srv["ca"] = ca_to_der_hex(ca_pem)
         cfg["server"] = srv
-    for field, keys in (("issuer_keys", issuer_keys), ("bundle_keys", bundle_keys)):
+    for field, keys in (("issuer_keys", issuer_keys), ("bundle_keys", bundle_keys),
+                        ("firmware_keys", firmware_keys)):
         if keys:
             have = list(cfg.get(field) or [])
             kids = {k.get("kid") for k in have if isinstance(k, dict)}
@@ -370,7 +371,7 @@ def run(dev, base: dict | None = None, *, secret: str | None = None, keep_secret
                                cfg.get("direction"), **register)
         # the secret the server made (shown once) is the one the board gets
         cfg = build_config(cfg, secret=frag["secret"], issuer_keys=frag.get("issuer_keys") or (),
-                           bundle_keys=frag.get("bundle_keys") or ())
+                           bundle_keys=frag.get("bundle_keys") or (), firmware_keys=frag.get("firmware_keys") or ())
         say("info", "registered %s on the server" % cfg["device_id"])
     else:
         validate(cfg)
