@@ -45,6 +45,10 @@ class FileIn(Schema):
     data: str = Field(max_length=MAX_FILE_B64, description="base64 of the file's bytes")
 
 
+class PublishIn(Schema):
+    model_config = ConfigDict(extra="forbid")  # {}: the request says nothing more than its path
+
+
 class FileOut(Schema):
     index: int
     path: str
@@ -156,7 +160,7 @@ def put_release_file(request, payload: FileIn, community: str = Path(..., max_le
 
 @api.post("/releases/{community}/{version}/publish", response={200: ReleaseOut, **_ERRORS},
           summary="Publish a release whose files are all uploaded: it can be rolled out from then on")
-def publish_release(request, community: str = Path(..., max_length=32), version: int = VERSION):
+def publish_release(request, payload: PublishIn, community: str = Path(..., max_length=32), version: int = VERSION):
     r = _draft(request, community, version)
     was = r.published_at
     try:
