@@ -138,6 +138,7 @@ def two(db):
         "manifest": base64.b64encode(irel.build(fk, {"app/gate.mpy": blob}, 2, 6)).decode()}
     STAFF_API_BODIES["api/staff/v1/releases/<community>/<version>/files/<index>"] = {
         "data": base64.b64encode(blob).decode()}
+    STAFF_API_BODIES["api/staff/v1/releases/<community>/<version>/publish"] = {}
     return {"maple": maple, "oak": oak, "alert": alert, "pass": p, "quarantine": q, "isolation": iso, "users": users,
             "rollout": rollout, "decl": decl, "invite": inv}
 
