@@ -509,3 +509,21 @@ def test_a_resident_cancels_their_own_invitation_only(site):
     mine.refresh_from_db()
     other.refresh_from_db()
     assert mine.visitor_pass.revoked and not other.visitor_pass.revoked
+
+
+def test_any_resident_pass_gets_a_phone_link_from_its_card(site):
+    """A pass issued at the passes page or from the roster (no declaration) reaches a phone
+    the same way: the card offers a new phone link + code, which opens the pass."""
+    from gatepass.server import views
+
+    p = views.issue_pass(site["c"], name="Zhang Min", phone="555-0199", role=0, building=3, entrance=1, room=1203)
+    op = _client(site["users"]["op"])
+    card = op.get("/passes/%d/card" % p.pk).content.decode()
+    assert "/passes/%d/phone-code" % p.pk in card and "/passes/%d/card.pdf" % p.pk in card
+    slip = op.post("/passes/%d/phone-code" % p.pk).content.decode()
+    code = re.search(r'id="phone-code">(\d{4} \d{4})<', slip).group(1)
+    url = re.search(r'id="phone-url">([^<]+)<', slip).group(1)
+    phone = _client(addr="10.3.3.3")
+    assert phone.post(url[url.index("/m/"):], {"code": code}).status_code == 302
+    page = phone.get(url[url.index("/m/"):]).content.decode()
+    assert 'id="pass-qr"' in page and "Zhang Min" not in page and "555-0199" not in page

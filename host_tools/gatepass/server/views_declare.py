@@ -184,6 +184,7 @@ def phone_pass(request, token: str):
         if not throttle.allow(scope, audit.client_addr(request) or "-", limit, window):
             return _throttled(request)
         if declare.use_code(link, request.POST.get("code", "")[:32]):
+            request.session.cycle_key()  # a session that now opens a pass gets a new id (no fixation)
             declare.open_in_session(request.session, link)
             return redirect("phone_pass", token=token)
         link.refresh_from_db()
