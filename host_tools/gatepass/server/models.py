@@ -998,6 +998,8 @@ class Presence(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["community", "pid"], name="presence_unique_pid")]
         indexes = [models.Index(fields=["community", "inside"], name="presence_inside")]
+        verbose_name = _("presence")
+        verbose_name_plural = _("presences")
 
     def __str__(self):
         return "%s %s %s" % (self.pid, "in" if self.inside else "out", self.at)
