@@ -74,7 +74,7 @@ def _site():
     for name, role in (("viewer", "viewer"), ("admin", "admin")):
         users[name] = User.objects.create_user(name, password=PW)
         access.add_member(users[name], "maple", role)
-    return {"c": c, "wang": wang, "li": li, "users": users}
+    return {"c": c, "wang": wang, "li": li, "users": users, "t": t}
 
 
 def test_figures_are_the_day_aggregates(site):
@@ -160,7 +160,7 @@ def test_daily_report_csv_has_every_passage_with_person_and_unit(site):
     data = rows[1:]
     assert len(data) == 6  # today's passages at both gates, not yesterday's, not the boot
     first = data[0]
-    when = dt.datetime.fromtimestamp(_t(), dt.timezone.utc).astimezone(timezone.get_current_timezone())
+    when = dt.datetime.fromtimestamp(site["t"], dt.timezone.utc).astimezone(timezone.get_current_timezone())
     assert first[0] == when.strftime("%Y-%m-%d %H:%M:%S")
     assert first[1:6] == ["南门", "m-in", "进", "放行", reasons.message(reasons.OK, "zh")]
     by_pid = {}
