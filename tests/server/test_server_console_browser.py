@@ -7,33 +7,23 @@ board's day picker. Screenshots: out/screenshots/console/."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import fever, rec
+from server_helpers import WIDTHS, fever, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
 T, IN, OUT, OK = record.F_TIME_TRUSTED, record.F_IN, record.F_OUT, record.F_ALLOWED
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "console"
+ARTIFACTS = screenshot_dir("console")
 
 
 @pytest.fixture(scope="module")

@@ -9,30 +9,20 @@ Screenshots: out/screenshots/declare/<width>-<step>.png (or $GATEPASS_ARTIFACTS)
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 
 from gatepass.server.testing import LiveServer
+from server_helpers import WIDTHS, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
-
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "declare"
+ARTIFACTS = screenshot_dir("declare")
 
 
 @pytest.fixture(scope="module")

@@ -9,34 +9,24 @@ One browser and one server for the module; a page is loaded once per (language, 
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import fever, rec
+from server_helpers import WIDTHS, fever, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
 T, IN, OUT, OK = record.F_TIME_TRUSTED, record.F_IN, record.F_OUT, record.F_ALLOWED
 LOCALES = {"zh-hans": "zh-CN", "en": "en-US"}
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "staff-i18n"
+ARTIFACTS = screenshot_dir("staff-i18n")
 
 # Latin words that may stay on a Chinese page: names of things, codes, units, data
 ALLOWED_LATIN = {

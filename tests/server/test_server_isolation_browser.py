@@ -5,28 +5,18 @@ Screenshots: out/screenshots/isolation/ (or $GATEPASS_ARTIFACTS)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from gatepass.server.testing import LiveServer
+from server_helpers import WIDTHS, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
-
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "isolation"
+ARTIFACTS = screenshot_dir("isolation")
 
 
 @pytest.fixture(scope="module")

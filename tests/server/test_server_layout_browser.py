@@ -11,7 +11,6 @@ Before this change the tables of six pages were 822-1080 px wide on a 390 px pho
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sqlite3
@@ -23,22 +22,14 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import dj, fever, rec  # noqa: F401
+from server_helpers import WIDTHS, dj, fever, rec, screenshot_dir  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
 T, IN, OUT, OK = record.F_TIME_TRUSTED, record.F_IN, record.F_OUT, record.F_ALLOWED
-WIDTHS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
 
 
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "layout"
+ARTIFACTS = screenshot_dir("layout")
 
 # A route with parameters: url name -> {parameter: SQL giving its value in the walk's database}.
 # A new route with a parameter fails the walk until it has a row here.

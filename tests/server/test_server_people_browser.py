@@ -7,23 +7,20 @@ the reason's message and flags in words. No page scrolls sideways. Screenshots u
 out/screenshots/people/ (or $GATEPASS_ARTIFACTS)."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sqlite3
 import time
-from pathlib import Path
 
 import pytest
 
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import rec
+from server_helpers import WIDTHS, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 GOOD = ("姓名,电话,房号,身份,备注\n"
         "李伟,13800000001,3栋1单元1203室,居民,\n"
         "王芳,13800000002,3-1-1204,居民,独居老人\n"
@@ -31,14 +28,7 @@ GOOD = ("姓名,电话,房号,身份,备注\n"
 BAD = GOOD + "张强,,三栋,居民,\n"
 
 
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "people"
+ARTIFACTS = screenshot_dir("people")
 
 
 @pytest.fixture(scope="module")

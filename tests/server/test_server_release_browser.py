@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -23,20 +22,13 @@ from gatepass.issuing import keys as ikeys
 from gatepass.issuing import release as irel
 from gatepass.server.testing import LiveServer
 from test_server_i18n_browser import english_leftovers, latin_words
+from server_helpers import WIDTHS, screenshot_dir
 
 pytestmark = pytest.mark.browser
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 FILES = {"app/gate.mpy": b"M\x06gate" * 300, "app/ui.mpy": b"M\x06ui" * 200, "drivers/relay.mpy": b"M\x06r" * 90}
 
 
-def _repo() -> Path:
-    p = Path(__file__).resolve().parent
-    while not (p / "Makefile").exists() and p != p.parent:
-        p = p.parent
-    return p
-
-
-ARTIFACTS = Path(os.environ.get("GATEPASS_ARTIFACTS") or _repo() / "out") / "screenshots" / "releases"
+ARTIFACTS = screenshot_dir("releases")
 
 
 @pytest.fixture(scope="module")

@@ -79,3 +79,24 @@ def make_device(community, did="gate-n-in", gate="North gate", direction="in"):
 
     cli.add_device(did, community.pk, gate, direction)
     return Device.objects.get(pk=did)
+
+
+# ---- the browser tests (Playwright, tests/server/*_browser.py)
+
+# the two widths every staff page is checked at: a desktop and a 390 px phone
+WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def screenshot_dir(name: str):
+    """Where a browser test keeps its screenshots: out/screenshots/<name>/ in the
+    repository, or $GATEPASS_ARTIFACTS/screenshots/<name>/ (CI artifacts)."""
+    import os
+    from pathlib import Path
+
+    root = os.environ.get("GATEPASS_ARTIFACTS")
+    if not root:
+        p = Path(__file__).resolve().parent
+        while not (p / "Makefile").exists() and p != p.parent:
+            p = p.parent
+        root = p / "out"
+    return Path(root) / "screenshots" / name
