@@ -37,6 +37,7 @@ ALLOWED_LATIN = {
     "Control", "Command", "Mac",  # key names in Django's own Chinese help text
     "Excel",  # the spreadsheet the daily report opens in
     "release", "build", "publish", "firmware-key",  # the gatepass commands named on the releases page
+    "mpy", "frozen",  # board tiers, the values devices report (like usb)
 }
 CODE = re.compile(r"^(?:[A-Z][A-Z0-9_]{2,}|R\d+|k\d+|0x[0-9a-f]+|[0-9a-f]{4,}|v?\d[\w.]*|[a-z]{1,2}\d*)$")
 

@@ -21,7 +21,7 @@ import pytest
 
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
-from gatepass.server.testing import LiveServer
+from gatepass.server.testing import LiveServer, manage
 from server_helpers import WIDTHS, dj, fever, rec, screenshot_dir  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -51,6 +51,8 @@ PARAMS = {
     "pass_phone_code": {"pk": "SELECT id FROM gatepass_pass ORDER BY id LIMIT 1"},
     "pass_card_pdf": {"pk": "SELECT id FROM gatepass_pass ORDER BY id LIMIT 1"},
     "visitor_cancel": {"pk": "SELECT id FROM gatepass_visitorinvite ORDER BY id LIMIT 1"},
+    "rollout_advance": {"pk": "SELECT id FROM gatepass_rollout ORDER BY id LIMIT 1"},
+    "rollout_stop": {"pk": "SELECT id FROM gatepass_rollout ORDER BY id LIMIT 1"},
 }
 # extra query strings worth a look (the same page with more on it)
 VARIANTS = {"alerts": ["?all=1"], "events": ["?pid=xyz"]}
@@ -90,6 +92,16 @@ def live(tmp_path_factory, dj):
     ).status == 200
     assert cl("bm-out").post_events(rec(1, now, flags=T | OK | OUT) + rec(
         2, now, reason=reasons.QUARANTINED, flags=T | OUT | record.F_URGENT)).status == 200
+    # a published firmware release rolling out to bm-in: the releases page with a rollout on it
+    manage(srv.db, home, "shell", "-c", "; ".join([
+        "from gatepass.issuing import keys, release",
+        "from gatepass.server import releases",
+        "from gatepass.server.models import FirmwareKey",
+        "k = keys.generate()",
+        "FirmwareKey.objects.create(community_id='fl', kid=k.kid.hex(), pub=k.pub65.hex())",
+        "b = b'M\\x06gate'",
+        "releases.start(releases.publish_files('fl', release.build(k, {'app/gate.mpy': b}, 1, 6), 'mpy', [b]), "
+        "['bm-in'])"]))
     yield srv
     srv.stop()
 

@@ -95,6 +95,8 @@ class ReleaseFile(models.Model):
     data = models.BinaryField()
 
     class Meta:
+        verbose_name = _("release file")
+        verbose_name_plural = _("release files")
         ordering = ["release", "index"]
         constraints = [models.UniqueConstraint(fields=["release", "index"], name="releasefile_unique_index")]
 
@@ -149,5 +151,7 @@ class RolloutDevice(models.Model):
     state_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("rollout gate")
+        verbose_name_plural = _("rollout gates")
         ordering = ["-first", "device"]
         constraints = [models.UniqueConstraint(fields=["rollout", "device"], name="rolloutdevice_unique")]
