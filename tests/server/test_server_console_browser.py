@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
 from server_helpers import WIDTHS, fever, rec, screenshot_dir
@@ -45,19 +44,12 @@ def live(tmp_path_factory):
     srv.sqlite = home / "gatepass.sqlite3"
     now = int(time.time()) - 120
     # three people in, one of them back out: two inside
-    assert srv.device("bm-in").post_events(b"".join(
+    assert srv.gate("bm-in").post_events(b"".join(
         rec(s, now + s, pid=bytes([0, 0, 0, 0, 0, 0, 0, s])) for s in range(1, 4))).status == 200
-    assert srv.device("bm-out").post_events(
+    assert srv.gate("bm-out").post_events(
         rec(1, now + 10, pid=bytes([0, 0, 0, 0, 0, 0, 0, 2]), flags=T | OK | OUT)).status == 200
     yield srv
     srv.stop()
-
-
-def _device(srv, did):
-    return DeviceClient(srv.url, did, srv.seeded["devices"][did]["secret"])
-
-
-LiveServer.device = _device
 
 
 def _login(browser, live, width, locale="zh-CN"):
@@ -77,7 +69,7 @@ SEQ = {"bm-in": 10, "bm-out": 10, "o-in": 0}
 
 def _send(live, did, **kw):
     SEQ[did] += 1
-    r = live.device(did).post_events(rec(SEQ[did], int(time.time()), **kw))
+    r = live.gate(did).post_events(rec(SEQ[did], int(time.time()), **kw))
     assert r.status == 200
 
 
@@ -145,7 +137,7 @@ def test_mute_is_remembered_and_a_muted_console_stays_silent(browser, live, arti
 
 
 def test_a_silent_gate_shows_live_and_on_the_devices_page(browser, live, artifacts):
-    assert live.device("nm-in").post_events(rec(1, int(time.time()), kind=record.K_BOOT, flags=T)).status == 200
+    assert live.gate("nm-in").post_events(rec(1, int(time.time()), kind=record.K_BOOT, flags=T)).status == 200
     ctx, page = _login(browser, live, "phone")
     page.evaluate("window.__same_document = true")
     # as if the gate had not been heard from for ten minutes

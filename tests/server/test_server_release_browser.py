@@ -17,7 +17,6 @@ import pytest
 from click.testing import CliRunner
 
 from gatepass.cli import cli
-from gatepass.hmacauth import DeviceClient
 from gatepass.issuing import keys as ikeys
 from gatepass.issuing import release as irel
 from gatepass.server.testing import LiveServer
@@ -94,7 +93,7 @@ def _login(browser, live, user, width):
 
 
 def _gate(live, did):
-    return DeviceClient(live.url, did, live.seeded["devices"][did]["secret"])
+    return live.gate(did)
 
 
 def _heartbeat(live, did, **health):

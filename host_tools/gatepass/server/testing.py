@@ -154,10 +154,30 @@ class LiveServer:
         logs.mkdir(parents=True, exist_ok=True)
         self.stdout_path = logs / "server.out"
         self.stderr_path = logs / "server.err"
+        self._gates: dict = {}
 
     @property
     def url(self) -> str:
         return "http://127.0.0.1:%d" % self.port
+
+    def gate(self, device_id: str):
+        """One seeded device's DeviceClient, the same one on every call.
+
+        Its clock never signs two requests in the same second: the server refuses a
+        signature it has seen (replay), and two identical heartbeats a test sends within
+        one second would carry the same one. A real gate is never that fast."""
+        from ..hmacauth import DeviceClient
+
+        if device_id not in self._gates:
+            last = [0]
+
+            def clock():
+                last[0] = max(int(time.time()), last[0] + 1)
+                return last[0]
+
+            secret = self.seeded["devices"][device_id]["secret"]
+            self._gates[device_id] = DeviceClient(self.url, device_id, secret, clock=clock)
+        return self._gates[device_id]
 
     def start(self, timeout: float = 60.0) -> "LiveServer":
         self.home.mkdir(parents=True, exist_ok=True)
