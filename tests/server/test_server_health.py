@@ -32,7 +32,7 @@ def test_heartbeat_health_is_stored_and_shown(site, staff):
     page = staff.get("/devices/").content.decode()
     row = page.split('data-device="n-in"')[1].split("</tr>")[0]
     for text in ("1.4.0", "-67 dBm", "50.0\xa0KB", "sensor fault", "scanner ok", "FIRE RELEASE",
-                 "last error: OSError: [Errno 19] ENODEV", ">usb<"):
+                 "last error: OSError: [Errno 19] ENODEV", "USB-deployed"):
         assert text in row, (text, row)
     # the next heartbeat replaces the figures
     devs["n-in"].status(firmware="1.4.0", health=dict(HEALTH, fire=False, held=0, last_error="", sensor="ok"))
@@ -40,6 +40,47 @@ def test_heartbeat_health_is_stored_and_shown(site, staff):
     assert not d.fire_active and d.relay_held == 0 and d.last_error == "" and d.sensor_status == "ok"
     row = staff.get("/devices/").content.decode().split('data-device="n-in"')[1].split("</tr>")[0]
     assert "FIRE" not in row and "last error" not in row
+
+
+ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9"}
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def _release_cell(staff, did, lang):
+    page = staff.get("/devices/", **lang).content.decode()
+    return page.split('data-device="%s"' % did)[1].split("</tr>")[0]
+
+
+def test_devices_page_shows_the_ota_release_in_words_in_both_languages(site, staff):
+    """The release running (or the USB set), the gate's release state in the Releases
+    page's words (one table), and a warning for a release the gate rolled back from."""
+    from django.utils import translation
+
+    from gatepass.server import labels
+
+    c, devs = site
+    devs["n-in"].status(firmware="1.4.0 r5", health=dict(release="rolled_back", release_version=5, release_failed=6))
+    devs["n-out"].status(firmware="1.4.0", health=dict(release="usb", release_version=0, release_failed=0))
+    devs["s-in"].status(firmware="1.4.0 r5", health=dict(release="trial", release_version=5, release_failed=0))
+    for lang, words in ((ZH, {"n-in": ("版本 5", "已回滚 版本 6"), "n-out": ("USB 部署",), "s-in": ("版本 5", "试运行")}),
+                        (EN, {"n-in": ("release 5", "rolled back release 6"), "n-out": ("USB-deployed",),
+                              "s-in": ("release 5", "on trial")})):
+        with translation.override("zh-hans" if lang is ZH else "en"):
+            assert labels.release_state_text("trial") == words["s-in"][1]  # the Releases page's word
+        for did, want in words.items():
+            row = _release_cell(staff, did, lang)
+            for text in want:
+                assert text in row, (did, text, row)
+            # never the device's raw state word
+            for raw in ("rolled_back", ">usb<", ">trial<", ">confirmed<", "usb</"):
+                assert raw not in row, (did, raw, row)
+        row = _release_cell(staff, "n-in", lang)
+        assert 'class="bad rolled-back"' in row
+        assert "rolled-back" not in _release_cell(staff, "s-in", lang)
+    # a confirmed newer release: its words, the old rollback kept as history (not alarming)
+    devs["n-in"].status(health=dict(release="confirmed", release_version=7, release_failed=6))
+    row = _release_cell(staff, "n-in", ZH)
+    assert "版本 7" in row and "已确认" in row and "已回滚 版本 6" in row and 'class="bad rolled-back"' not in row
 
 
 def test_junk_health_is_ignored_and_the_heartbeat_still_answered(site):

@@ -33,11 +33,11 @@ ALLOWED_LATIN = {
     "gatepass", "CSV", "UTC", "Asia", "Shanghai", "English", "admin", "QR", "CRC", "HMAC", "SHA256", "PEM", "PKCS",
     "GP1", "P-256", "kid", "iss", "id", "ID", "app", "settings", "py", "bundle_keys", "maple-court", "Unix", "NAME",
     "community", "add", "server", "bm-in", "bm-out", "nm-in", "fl", "HMAC-SHA256", "pub",
-    "Wi-Fi", "dBm", "usb", "USB", "OTA", "X-Gatepass-Epoch", "UTF-8", "UTF-16",
+    "Wi-Fi", "dBm", "USB", "OTA", "X-Gatepass-Epoch", "UTF-8", "UTF-16",
     "Control", "Command", "Mac",  # key names in Django's own Chinese help text
     "Excel",  # the spreadsheet the daily report opens in
     "release", "build", "publish", "firmware-key",  # the gatepass commands named on the releases page
-    "mpy", "frozen",  # board tiers, the values devices report (like usb)
+    "mpy", "frozen",  # board tiers, the values devices report (release states are words: never "usb")
 }
 CODE = re.compile(r"^(?:[A-Z][A-Z0-9_]{2,}|R\d+|k\d+|0x[0-9a-f]+|[0-9a-f]{4,}|v?\d[\w.]*|[a-z]{1,2}\d*)$")
 
@@ -60,6 +60,11 @@ def live(tmp_path_factory):
     ).status == 200
     assert cl("bm-out").post_events(rec(1, now, flags=T | OK | OUT) + rec(
         2, now, reason=reasons.QUARANTINED, flags=T | OUT | record.F_URGENT)).status == 200
+    # OTA release states in heartbeats: the devices page and the admin say them in words
+    assert srv.gate("bm-in").status(health={"release": "confirmed", "release_version": 5,
+                                            "release_failed": 4}).status == 200
+    assert srv.gate("bm-out").status(health={"release": "rolled_back", "release_version": 0,
+                                             "release_failed": 6}).status == 200
     yield srv
     srv.stop()
 
@@ -299,7 +304,8 @@ def test_translated_text_on_each_page(browser, live, state):
         "/": ("今日", "各门岗", "防范", "体温异常", "时区：Asia/Shanghai（UTC+0800）"),
         "/alerts/?all=1": ("全部告警", "体温异常", reasons.message(reasons.QUARANTINED, "zh"), "门被强行打开", "确认"),
         "/events/": ("通行记录", reasons.message(reasons.EXPIRED, "zh"), "居民", "放行", "拒绝", "全部原因"),
-        "/devices/": ("设备状态", "最后在线", "被拒绝的设备请求"),
+        "/devices/": ("设备状态", "最后在线", "被拒绝的设备请求", "版本 5", "已确认", "USB 部署", "已回滚 版本 6"),
+        "/admin/gatepass/device/bm-in/change/": ("已确认", "版本"),
         "/rules/": ("管理模式与隔离", "防范", "管控", "封控", "豁免岗位", "3栋2单元", "密接"),
         "/passes/": ("签发通行证", "王芳", "居民", "有效"),
         state["card"]: ("王芳", "3-2-1204", "居民", "有效期"),
@@ -315,6 +321,7 @@ def test_translated_text_on_each_page(browser, live, state):
     english = {"/": ("Today", "Mode", "prevention", "Times in Asia/Shanghai (UTC+0800)"),
                "/events/": ("Pass expired", "resident", "allowed", "denied"),
                "/rules/": ("prevention", "control", "sealed", "building 3 entrance 2"),
+               "/devices/": ("release 5", "confirmed", "USB-deployed", "rolled back release 6"),
                "/admin/": ("gatepass administration", "Passes", "Communities", "Quarantines"),
                "/figures/": ("Daily figures", "Entries", "Sealed buildings", "building 3", "Daily report"),
                "/isolation/": ("Home isolation", "Isolated now", "Days left", "Extend", "Release")}

@@ -134,9 +134,14 @@ class DeviceAdmin(Audited):
     list_display = ("id", "gate", "direction", "community", "active", "last_seen", "backlog", "log_near_full",
                     "acked_seq", "auth_failures")
     list_filter = ("community", "active", "direction")
-    readonly_fields = Device.TELEMETRY
+    # the release state in the Releases page's words, not the device's code
+    readonly_fields = tuple("release_state_words" if f == "release_state" else f for f in Device.TELEMETRY)
     # the secret is shown once, when the device is registered (cli / staff API)
     exclude = ("secret",)
+
+    @admin.display(description=_("release state"))
+    def release_state_words(self, obj):
+        return labels.release_state_text(obj.release_state) if obj.release_state else "-"
 
 
 @admin.register(Event)

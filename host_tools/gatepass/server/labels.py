@@ -138,6 +138,39 @@ def command_state(state: str) -> str:
     return str(COMMAND_STATES.get(state, state))
 
 
+# OTA (docs/ota.md): what a gate reports of its release (heartbeat health.release) and
+# how far a rollout target got; the Releases and devices pages read these tables
+RELEASE_STATES = {
+    "usb": gettext_lazy("USB-deployed set"), "downloading": gettext_lazy("downloading"),
+    "failed": gettext_lazy("refused a release"), "staged": gettext_lazy("staged, switching"),
+    "trial": gettext_lazy("on trial"), "confirmed": gettext_lazy("confirmed"), "rolled_back": gettext_lazy("rolled back"),
+}
+ROLLOUT_TARGET_STATES = {
+    "": gettext_lazy("waiting"), "offered": gettext_lazy("offered"), "downloading": gettext_lazy("downloading"),
+    "failed": gettext_lazy("refused by the gate (retrying)"), "staged": gettext_lazy("staged, switching"),
+    "trial": gettext_lazy("on trial"), "confirmed": gettext_lazy("confirmed"),
+    "rolled_back": gettext_lazy("rolled back"),
+}
+
+
+def release_state_text(state: str) -> str:
+    """A gate's reported release state in words ('on trial' / '试运行'); an unknown word
+    (a newer firmware's) is shown as it came, readable."""
+    return str(RELEASE_STATES.get(state, state.replace("_", " ")))
+
+
+def release_text(version: int) -> str:
+    """The app set a gate runs: 'release 5' / '版本 5', or the USB-deployed one (0)."""
+    if not version:
+        return gettext("USB-deployed")
+    return gettext("release %(v)d") % {"v": version}
+
+
+def rolled_back_text(version: int) -> str:
+    """A release the gate's boot path rolled back from: 'rolled back release 6' / '已回滚 版本 6'."""
+    return gettext("rolled back %(release)s") % {"release": release_text(version)}
+
+
 role_text_lazy = lazy(role_text, str)
 alert_text_lazy = lazy(alert_text, str)
 mode_text_lazy = lazy(mode_text, str)

@@ -345,6 +345,30 @@ class Device(models.Model):
     def secret_bytes(self) -> bytes:
         return bytes.fromhex(self.secret)
 
+    # the OTA release as staff read it (labels.py: the Releases page's words)
+    @property
+    def release_text(self) -> str:
+        from .labels import release_text
+
+        return release_text(self.release_version)
+
+    @property
+    def release_state_text(self) -> str:
+        """The reported state in words, "" when release_text and rolled_back_text already
+        say it (the USB set; a rollback whose version the gate reported)."""
+        from .labels import release_state_text
+
+        if not self.release_state or self.release_state == "usb" or (
+                self.release_state == "rolled_back" and self.release_failed):
+            return ""
+        return release_state_text(self.release_state)
+
+    @property
+    def rolled_back_text(self) -> str:
+        from .labels import rolled_back_text
+
+        return rolled_back_text(self.release_failed) if self.release_failed else ""
+
     def clean(self):
         try:
             if len(bytes.fromhex(self.secret)) < 16:

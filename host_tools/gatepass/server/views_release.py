@@ -13,23 +13,12 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _, gettext_lazy
 
-from . import access, audit, releases
+from . import access, audit, labels, releases
 from .models import Device, Release, Rollout, RolloutDevice
 from .views import _ctx, _no_community, _post_only, community_for
 
-# what a target gate's row says (RolloutDevice.state, "" = not offered yet)
-TARGET_STATES = {
-    "": gettext_lazy("waiting"), "offered": gettext_lazy("offered"), "downloading": gettext_lazy("downloading"),
-    "failed": gettext_lazy("refused by the gate (retrying)"), "staged": gettext_lazy("staged, switching"),
-    "trial": gettext_lazy("on trial"), "confirmed": gettext_lazy("confirmed"),
-    "rolled_back": gettext_lazy("rolled back"),
-}
-# what the gate itself reports in its heartbeat (health.release)
-GATE_STATES = {
-    "usb": gettext_lazy("USB-deployed set"), "downloading": gettext_lazy("downloading"),
-    "failed": gettext_lazy("refused a release"), "staged": gettext_lazy("staged, switching"),
-    "trial": gettext_lazy("on trial"), "confirmed": gettext_lazy("confirmed"), "rolled_back": gettext_lazy("rolled back"),
-}
+# what a target gate's row says ("" = not offered yet) and what the gate itself reports
+TARGET_STATES = labels.ROLLOUT_TARGET_STATES
 ROLLOUT_STATES = {
     Rollout.FIRST: gettext_lazy("first gate"), Rollout.REST: gettext_lazy("all gates"),
     Rollout.DONE: gettext_lazy("done"), Rollout.STOPPED: gettext_lazy("stopped"),
@@ -42,7 +31,7 @@ def _targets(ro: Rollout) -> list[dict]:
     for t in RolloutDevice.objects.filter(rollout=ro).select_related("device"):
         d = t.device
         rows.append({"t": t, "d": d, "state": TARGET_STATES.get(t.state, t.state),
-                     "reports": GATE_STATES.get(d.release_state, d.release_state),
+                     "reports": labels.release_state_text(d.release_state) if d.release_state else "",
                      "css": STATE_CLASS.get(t.state, ""), "files": "%d/%d" % (t.files_fetched, ro.release.file_count),
                      "waiting": not t.state and ro.state == Rollout.FIRST and not t.first})
     return rows
