@@ -200,6 +200,12 @@ def admin_pages(page, base: str, every: bool = True) -> dict[str, str]:
         name = "admin-" + "-".join(p for p in href.split("/")[2:] if p)
         out[name] = href
     out["admin-device-change"] = "/admin/gatepass/device/bm-in/change/"
+    # the phone pages' records are read-only in the admin: their view pages
+    for model in ("declaration", "visitorinvite", "isolation"):
+        page.goto(base + "/admin/gatepass/%s/" % model)
+        href = page.get_attribute("#result_list tbody tr a", "href")
+        assert href and href.endswith("/change/"), (model, href)
+        out["admin-%s-view" % model] = href
     return out
 
 
@@ -311,6 +317,9 @@ def test_translated_text_on_each_page(browser, live, state):
         state["card"]: ("王芳", "3-2-1204", "居民", "有效期"),
         "/admin/": ("gatepass 后台管理", "通行证", "小区", "隔离"),
         "/admin/gatepass/pass/": ("通行证", "王芳", "居民"),
+        "/admin/gatepass/isolation/": ("居家隔离", "王芳", "3-2-1204", "正在隔离"),
+        "/admin/gatepass/declaration/": ("自助申报", "3-2-1204", "等待"),
+        "/admin/gatepass/visitorinvite/": ("访客邀请", "3-2-1204", "有效"),
         "/audit/": ("审计日志", "操作人"),
         "/members/": ("本小区工作人员", "查看员"),
         "/figures/": ("每日公示", "进入", "外出", "封控楼栋", "有隔离住户的楼栋", "3栋", "已发布", "每日报表"),

@@ -1,14 +1,19 @@
 """Django admin for every table (superusers only: adminsite.py). Changes to what the
 gates enforce, devices and memberships also go to the audit log (audit.py)."""
+import re
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
-from django.utils.translation import gettext_lazy as _
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from . import audit, bundlesvc, labels
 from ..mp.fw import record
-from .models import (Alert, AuditEntry, AuthFailure, Community, Device, Event, FirmwareKey, Gap, IssuerKey,
-                     Membership, Pass, Person, Quarantine, StaffPreference, Unit)
+from .models import (AccessCode, Alert, AuditEntry, AuthFailure, Community, Declaration, Device, Event, FirmwareKey,
+                     Gap, Isolation, IssuerKey, Membership, Pass, Person, Quarantine, StaffPreference, Unit,
+                     VisitorInvite)
 
 admin.site.site_header = _("gatepass administration")
 admin.site.site_title = _("gatepass administration")
@@ -228,3 +233,212 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# ------------------------------------------------------------------ the phone pages' records
+# Made and changed on the staff pages only (declarations, visitors, isolation: they keep
+# the audit log and the bundle right); the admin shows them. No secret is ever shown:
+# phone links and one-time codes are stored as hashes and the admin leaves them out.
+
+_UNIT = re.compile(r"^\s*(\d{1,5})(?:\s*-\s*(\d{1,5}))?(?:\s*-\s*(\d{1,5}))?\s*$")
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class UnitSearch(admin.ModelAdmin):
+    """Search by home unit as staff write it: 3 (a building), 3-2 (an entrance), 3-2-1204."""
+
+    unit_paths = ("",)  # where building / entrance / room are, from the listed model
+    search_fields = ("building",)  # shows the search box; get_search_results reads the unit
+    search_help_text = _("a unit: 3, 3-2 or 3-2-1204")
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        m = _UNIT.match(search_term)
+        if m is None:
+            return queryset.none(), False
+        q = Q()
+        for path in self.unit_paths:
+            cond = {path + "building": int(m[1])}
+            if m[2] is not None:
+                cond[path + "entrance"] = int(m[2])
+            if m[3] is not None:
+                cond[path + "room"] = int(m[3])
+            q |= Q(**cond)
+        return queryset.filter(q), False
+
+
+def _unit(b, e, r) -> str:
+    return "%d-%d-%d" % (b, e, r)
+
+
+@admin.register(Declaration)
+class DeclarationAdmin(UnitSearch, ReadOnly):
+    # the phone and the address only on a declaration's own page
+    list_display = ("created_at", "community", "unit", "name", "role", "status", "decided_at", "decided_by")
+    list_filter = ("community", "status", "role")
+    date_hierarchy = "created_at"
+    exclude = ("link",)  # the phone link: a token hash
+
+    @admin.display(description=_("unit"), ordering="building")
+    def unit(self, obj):
+        return obj.unit_text
+
+
+# the visitors page's words (views_declare._invite_state)
+INVITE_STATES = {"active": _("valid now"), "upcoming": _("later"), "ended": _("ended"), "cancelled": _("cancelled")}
+
+
+class InviteStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return tuple(INVITE_STATES.items())
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        live = queryset.filter(visitor_pass__revoked=False)
+        return {"active": live.filter(start__lte=now, end__gt=now), "upcoming": live.filter(start__gt=now),
+                "ended": live.filter(end__lte=now),
+                "cancelled": queryset.filter(visitor_pass__revoked=True)}.get(self.value(), queryset)
+
+
+@admin.register(VisitorInvite)
+class VisitorInviteAdmin(UnitSearch, ReadOnly):
+    list_display = ("created_at", "community", "unit", "start", "end", "state", "invited_by", "visitor_pass")
+    list_filter = ("community", InviteStateFilter)
+    date_hierarchy = "start"
+    exclude = ("link",)
+    list_select_related = ("visitor_pass", "by_pass", "by_user")
+
+    @admin.display(description=_("unit"), ordering="building")
+    def unit(self, obj):
+        return obj.unit_text
+
+    @admin.display(description=_("state"))
+    def state(self, obj):
+        from .views_declare import _invite_state
+
+        return INVITE_STATES[_invite_state(obj)]
+
+    @admin.display(description=_("invited by"))
+    def invited_by(self, obj):
+        # staff by their account, a resident by the unit of the pass they invited with
+        if obj.by_user_id is not None:
+            return obj.by_user.get_username()
+        p = obj.by_pass
+        return _unit(p.building, p.entrance, p.room) if p is not None else "-"
+
+
+ISOLATION_STATES = {"active": _("isolated now"), "ended": _("ended"), "released": _("released early")}
+
+
+class IsolationStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return tuple(ISOLATION_STATES.items())
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        return {"active": queryset.filter(released_at__isnull=True, end__gt=now),
+                "ended": queryset.filter(released_at__isnull=True, end__lte=now),
+                "released": queryset.filter(released_at__isnull=False)}.get(self.value(), queryset)
+
+
+@admin.register(Isolation)
+class IsolationAdmin(UnitSearch, ReadOnly):
+    list_display = ("who", "unit", "community", "start", "end", "state", "created_by", "released_at", "released_by")
+    list_filter = ("community", IsolationStateFilter)
+    date_hierarchy = "end"
+    unit_paths = ("person__unit__", "gate_pass__")
+    list_select_related = ("person__unit", "gate_pass")
+
+    @admin.display(description=_("person or pass"))
+    def who(self, obj):
+        return obj.who_text
+
+    @admin.display(description=_("unit"))
+    def unit(self, obj):
+        u = obj.unit()
+        return _unit(*u) if u else "-"
+
+    @admin.display(description=_("state"))
+    def state(self, obj):
+        if obj.released_at is not None:
+            return ISOLATION_STATES["released"]
+        return ISOLATION_STATES["active" if obj.end > timezone.now() else "ended"]
+
+
+CODE_STATES = {"valid": _("valid"), "used": pgettext_lazy("code", "used"),
+               "expired": pgettext_lazy("command state", "expired")}
+
+
+class CodeStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return tuple(CODE_STATES.items())
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        return {"valid": queryset.filter(used_at__isnull=True, expires_at__gt=now),
+                "used": queryset.filter(used_at__isnull=False),
+                "expired": queryset.filter(used_at__isnull=True, expires_at__lte=now)}.get(self.value(), queryset)
+
+
+@admin.register(AccessCode)
+class AccessCodeAdmin(UnitSearch, ReadOnly):
+    """When codes for a resident's phone link were given, by whom, used or not. Never the
+    code (only its hash is stored, and the hash is not shown either)."""
+
+    list_display = fields = readonly_fields = ("for_pass", "unit", "made", "made_by_text", "expires", "state",
+                                               "used")
+    list_filter = ("link__community", CodeStateFilter)
+    unit_paths = ("link__pass_obj__",)
+    list_select_related = ("link__pass_obj",)
+    ordering = ("-created_at",)
+
+    @admin.display(description=_("pass"))
+    def for_pass(self, obj):
+        p = obj.link.pass_obj
+        return p.pid if p is not None else "-"
+
+    @admin.display(description=_("unit"))
+    def unit(self, obj):
+        p = obj.link.pass_obj
+        return _unit(p.building, p.entrance, p.room) if p is not None and p.building else "-"
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def made(self, obj):
+        return obj.created_at
+
+    @admin.display(description=_("given by"))
+    def made_by_text(self, obj):
+        return labels.role_text(0) if obj.made_by == "resident" else obj.made_by
+
+    @admin.display(description=_("expires at"), ordering="expires_at")
+    def expires(self, obj):
+        return obj.expires_at
+
+    @admin.display(description=pgettext_lazy("code", "used"), ordering="used_at")
+    def used(self, obj):
+        return obj.used_at
+
+    @admin.display(description=_("state"))
+    def state(self, obj):
+        key = "used" if obj.used_at else ("valid" if obj.expires_at > timezone.now() else "expired")
+        return CODE_STATES[key]

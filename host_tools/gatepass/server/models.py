@@ -15,7 +15,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _, pgettext_lazy
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy as _, pgettext_lazy
 
 from ..mp.fw import roles as fw_roles  # one source: firmware/app/roles.py and settings.py
 from ..mp.fw import settings as fw_settings
@@ -639,7 +640,8 @@ class Isolation(models.Model):
         indexes = [models.Index(fields=["community", "released_at", "end"], name="isolation_active")]
 
     def __str__(self):
-        return "%s until %s" % (self.who_text, self.end)
+        return gettext("%(who)s until %(end)s") % {
+            "who": self.who_text, "end": date_format(timezone.localtime(self.end), "SHORT_DATETIME_FORMAT")}
 
     def clean(self):
         if (self.person_id is None) == (self.gate_pass_id is None):
@@ -914,6 +916,9 @@ class AccessCode(models.Model):
         verbose_name = _("one-time code")
         verbose_name_plural = _("one-time codes")
 
+    def __str__(self):
+        return "#%d" % self.pk  # never the code
+
 
 class Declaration(models.Model):
     """A resident's self-declaration, waiting for staff to approve (a person and a pass)
@@ -948,7 +953,7 @@ class Declaration(models.Model):
         verbose_name_plural = _("self-declarations")
 
     def __str__(self):
-        return "%s %s" % (self.unit_text, self.status)
+        return "%s %s" % (self.unit_text, self.get_status_display())
 
     @property
     def unit_text(self) -> str:
@@ -981,6 +986,9 @@ class VisitorInvite(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("visitor invitation")
         verbose_name_plural = _("visitor invitations")
+
+    def __str__(self):
+        return "%s %s" % (self.unit_text, self.visitor_pass.pid)
 
     @property
     def unit_text(self) -> str:
