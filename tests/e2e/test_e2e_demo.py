@@ -3,6 +3,7 @@ the scripted crowd; exit status 0 only if every decision matched and every event
 reached the server (counted in the server's database by this test, not by the demo)."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 import subprocess
@@ -30,6 +31,22 @@ def test_server_demo_runs_unattended_and_everything_reaches_the_server(tmp_path)
         per_gate = dict(db.execute("SELECT device_id, count(*) FROM gatepass_event GROUP BY device_id"))
         fever = db.execute("SELECT count(*) FROM gatepass_alert WHERE kind = 'fever'").fetchone()[0]
         modes = db.execute("SELECT mode FROM gatepass_community").fetchall()
+        isolations = db.execute("SELECT end, person_id FROM gatepass_isolation").fetchall()
+        exits = db.execute("SELECT e.at, e.allowed, e.reason FROM gatepass_event e JOIN gatepass_pass p ON p.pid = e.pid "
+                           "WHERE e.device_id = 'exit' AND e.direction = 2 AND p.person_id = ? ORDER BY e.seq",
+                           (isolations[0][1] if isolations else -1,)).fetchall()
+    # the isolation lifts itself: refused at the exit before its end, let out after it by
+    # the same gate with the bundle it held (the router off, the gate's clock moved on)
+    from app import reasons
+
+    assert len(isolations) == 1, isolations
+    end = dt.datetime.fromisoformat(isolations[0][0])
+    when = [(dt.datetime.fromisoformat(at), allowed, reason) for at, allowed, reason in exits]
+    assert [(a, r) for t, a, r in when if t < end] == [(0, reasons.ISOLATED)], exits
+    assert [(a, r) for t, a, r in when if t >= end] == [(1, reasons.OK)], exits
+    lifted = [line for line in out.splitlines() if "days later: at the exit" in line]
+    assert len(lifted) == 1 and "let in (OK)" in lifted[0] and "kept" in lifted[0], lifted
+    assert re.search(r"router back: server time sets its clock\s+clock [+-]\d+ s, log uploaded", out), out[-3000:]
     assert set(per_gate) == {"entrance", "exit", "entrance-2", "exit-2"}
     from app import record
 

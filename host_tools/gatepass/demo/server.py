@@ -8,9 +8,9 @@
    quarantine (what the crowd script expects of bundle v1);
 2. `gatepass server` runs in a subprocess on 127.0.0.1 (its first staff account is
    printed);
-3. the gates run the real firmware (main.setup + app.serve) on simulated boards, with
-   the uplink over real HTTP to the server: they take their time and the signed bundle
-   from it before the crowd arrives;
+3. the gates run the real firmware (main.setup + app.serve) on simulated boards, on the
+   community's (simulated) Wi-Fi router, with the uplink over real HTTP to the server:
+   they take their time and the signed bundle from it before the crowd arrives;
 4. the scripted crowd (gatepass.sim.crowd) passes; its "bundle" steps are staff actions on
    the server (community mode), which the gates fetch as a new signed bundle;
 5. every gate's log is uploaded; the events stored on the server are counted against
@@ -38,6 +38,8 @@ NOT_SERVING = ("not serving: the server and the gates stop now, so the dashboard
                "(or python -m gatepass.demo --serve), Ctrl-C to stop")
 DEMO_ENV = {"GATEPASS_LANGUAGE": "zh-hans", "GATEPASS_TIME_ZONE": "Asia/Shanghai"}
 COMMUNITY_NAMES = {"greenhill": "青山花园"}
+# the gates' Wi-Fi (gatepass.sim.network's shared router: step 6 switches it off)
+WIFI = {"ssid": "gate-net", "password": "demo-wifi-pass"}
 
 
 def gate_plan(n_gates: int) -> list[tuple[str, str, str]]:
@@ -164,6 +166,7 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
          pace_s: float = 0.0, dilation: float = 5.0):
     """The whole server demo; returns the crowd's Result (ok: every decision as
     scripted and every event stored on the server)."""
+    from ..sim import network as simnet
     from ..sim.netloop import NetClock
     from ..sim.simgate import Site
 
@@ -189,16 +192,18 @@ def play(console, issuer: keylib.IssuerKey, bundle_key: keylib.IssuerKey, commun
 
     site = Site(now, clock=NetClock(dilation))
     site.wall = time.time  # type: ignore[method-assign]  # the server checks request times
+    simnet.access_point(ssid=WIFI["ssid"], password=WIFI["password"])
     gates = {}
     try:
         for did, _label, _direction in plan:
             cfg = dict(devices[did])
             cfg["board"] = "esp32-devkitc" if did.startswith("entrance") else "esp32-wrover-maglock"
             cfg["server"] = {"url": srv.url, "allow_http": True}
+            cfg["wifi"] = dict(WIFI)
             flash = out / "server" / "flash" / did  # not the offline demo's gates
             flash.mkdir(parents=True, exist_ok=True)
             g = site.add(did, config=cfg, board=cfg["board"], flash_dir=flash, chinese=True)
-            app = g.boot()
+            app = g.boot(wifi="auto")  # drivers.wifi.WiFi from the config, as on the device
             if app.status != "run" or app.uplink is None:
                 raise RuntimeError("%s: %s: %s" % (did, app.status, app.error))
             app.uplink.up.status_ms = 5000  # heartbeat (and bundle check) every 5 s
