@@ -443,11 +443,17 @@ class Uplink:
                 cm = self.commands
                 cmds = d.get("commands")
                 if cm is not None and isinstance(cmds, list) and cmds:
+                    seq0 = cm.seq
                     try:
                         cm.handle(cmds)  # after the clock was set from this very answer
                     except Exception:  # noqa: BLE001 - a command bug must not stop uploads
                         pass
-                    self._status_at = None  # report the new seq with the next request
+                    if cm.seq != seq0:
+                        # report the new seq with the next request, so the server stops
+                        # sending it; a refused command leaves the seq where it was and
+                        # the server sends it again until it expires: asking again at
+                        # once would be a heartbeat storm (one refusal record each)
+                        self._status_at = None
             return self._out(OK)
         code = ""
         t = None

@@ -182,3 +182,44 @@ def test_heartbeat_reports_seq_and_answers_feed_the_commands():
                                       "commands": [cmd(2, secret=b"k" * 32)]})
     h = {"x-gatepass-signature": "0" * 64}
     assert u.up.handle(req, st, h, body, 0, 0) == uplink.BAD_MAC and rc.seq == 1
+
+
+def test_a_command_the_gate_refuses_does_not_start_a_heartbeat_storm():
+    """The server sends a command again in every heartbeat answer until the device
+    reports its seq or the command expires (server TTL 5 min). A refused one (a kind this
+    firmware does not know, an expiry out of range) leaves the seq where it was: asking
+    again at once was a heartbeat every round trip, all answered 200 with the same
+    command, each refusal an urgent record, and the events waited behind them."""
+    from fw_uplink import Rig as UpRig
+
+    u = UpRig()
+    up = u.up
+    rc = remote.Remote("gate-1", b"k" * 32, u.clock, tmpdir("rcs") + "/remote.bin", u.log, Relay(), Gate())
+    up.commands = rc
+    u.passage(1)
+    refused = [cmd(1, "self_destruct", secret=b"k" * 32), cmd(2, exp=NOW + 3600, secret=b"k" * 32)]
+    sent = []
+    now = 0
+    while now < 120000:  # two minutes of the uplink's decisions, the server resending both
+        req = up.next_request(now)
+        if req is None:
+            now += 1000
+            continue
+        sent.append(req.kind)
+        if req.kind == uplink.REQ_STATUS:
+            st, h, body = u.answer(req, 200, {"time": NOW, "bundle_version": 0, "acked_seq": u.log.acked,
+                                              "commands": refused})
+        else:
+            st, h, body = u.answer(req, 200, {"acked_seq": req.last, "time": NOW, "bundle_version": 0})
+        assert up.handle(req, st, h, body, 10, now) == uplink.OK
+        now += 10
+    assert rc.seq == 0 and rc.relay.unlocks == []
+    # the normal cadence (status_ms 60 s): three heartbeats in two minutes, not thousands
+    assert sent.count(uplink.REQ_STATUS) <= 3, (sent.count(uplink.REQ_STATUS), len(sent))
+    assert uplink.REQ_EVENTS in sent and u.log.pending() == 0
+    # an accepted command is still reported at once
+    req = up.status_request()
+    st, h, body = u.answer(req, 200, {"time": NOW, "bundle_version": 0, "acked_seq": u.log.acked,
+                                      "commands": [cmd(3, secret=b"k" * 32)]})
+    assert up.handle(req, st, h, body, 0, now) == uplink.OK and rc.seq == 3
+    assert up.next_request(now + 1).kind == uplink.REQ_STATUS
