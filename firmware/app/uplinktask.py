@@ -26,6 +26,7 @@ STATE_NAMES = ("off", "no_wifi", "ok", "backlog", "retry", "auth")
 
 _POLL_MS = const(1000)
 _IDLE_WAIT_MS = const(30000)  # longest wait for an idle gate before a blocking step
+_BUG_MS = const(5000)  # shortest wait after a step raised (then the failure backoff)
 
 
 class _Mono:
@@ -67,6 +68,7 @@ class UplinkTask:
         self.exchanges = 0
         self._mono = _Mono()
         self._stop = False
+        self.bug_ms = _BUG_MS  # shortest wait after a step raised
 
     def summary(self):
         """Short status for the indicator / technician (no secrets)."""
@@ -239,7 +241,12 @@ class UplinkTask:
             except Exception as e:  # the uplink must outlive any bug: events stay on flash
                 self.state = ST_RETRY
                 _report(e)
-                await self._sleep(5000)
+                # not held through the wait: the TLS session's buffers are RAM the gate
+                # needs, and a step that fails the same way every time (after an answer
+                # the server already took) must not talk to it every few seconds forever
+                self.http.close()
+                d = self.up.backoff.next()
+                await self._sleep(d if d > self.bug_ms else self.bug_ms)
         self.http.close()
 
 

@@ -306,3 +306,57 @@ def _selfsigned_b64():
     n = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")])
     c = _cert("x", k, n, k.public_key(), ca=True)
     return base64.encodebytes(c.public_bytes(serialization.Encoding.DER)).decode().strip()
+
+
+def test_a_step_that_raises_every_time_backs_off_on_a_closed_connection(tmp_path):
+    """The uplink task outlives a bug in a step (here the clock's floor file cannot be
+    written, so every heartbeat answer raises while the clock is set), but it must not
+    hold the connection through its wait (TLS buffers on the device; in the simulator an
+    open socket makes every virtual wait cost real time) nor retry at a fixed pace
+    forever: each attempt comes on a new connection, after a wait that grows."""
+    import time as _time
+
+    from app import uplink, uplinktask
+    from app.clock import Clock
+    from app.eventlog import EventLog
+    from gatepass import hmacauth
+
+    secret = b"s" * 32
+    seen = []
+
+    async def h(method, target, hd, body, n):
+        seen.append(_time.monotonic())
+        out = json.dumps({"time": int(_time.time()), "bundle_version": 0, "acked_seq": 0}).encode()
+        return answer(out, extra="X-Gatepass-Signature: %s\r\n"
+                      % hmacauth.sign_response(secret, hd["x-gatepass-signature"], out))
+
+    (tmp_path / "data").mkdir()
+    clk = Clock(str(tmp_path / "missing" / "clock"), now_fn=lambda: int(_time.time()))
+    log = EventLog(str(tmp_path / "data" / "log"), clk, seg_records=100, max_segments=4)
+    log.append(1, 0, 0)
+
+    async def main():
+        s = await Server(h).start()
+        http = httpc.Client("http://127.0.0.1:%d" % s.port, allow_http=True, timeout_ms=3000)
+        up = uplink.Uplink("d1", secret, log, clk, min_ms=100, max_ms=800, rand=lambda k: k - 1)
+        t = uplinktask.UplinkTask(up, http, None, None, lambda: True, poll_ms=20)
+        t.bug_ms = 100
+        task = asyncio.create_task(t.run())
+        t0 = _time.monotonic()
+        while len(s.requests) < 4 and _time.monotonic() - t0 < 12:
+            await asyncio.sleep(0.02)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        http.close()
+        await s.stop()
+        return s, t
+
+    s, t = run(main())
+    assert len(s.requests) >= 4 and all(r[1].endswith("/status") for r in s.requests)
+    assert s.connections == len(s.requests)  # closed before every wait
+    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    assert gaps[2] > gaps[0] * 1.5, gaps  # 100, 200, 400 ms: the failure backoff
+    assert t.state == uplinktask.ST_RETRY and log.pending() == 1  # nothing lost
