@@ -22,6 +22,11 @@ from gatepass.sim import network as simnet
 from gatepass.sim.netloop import NetClock
 
 WIFI = {"ssid": "gate-net", "password": "pw"}
+# one Sim.run_for/until call may cost this much real time (the slowest takes ~10 s on a
+# quiet machine, ~4x that with 8 sessions on 2 cores); beyond it the test fails with the
+# gates' state instead of hanging silently
+REAL_CAP_S = 300
+_SLICE_MS = 10_000  # run_for checks the real time between slices of this much virtual time
 
 
 class Srv:
@@ -185,10 +190,48 @@ class Sim:
         return app
 
     def run_for(self, ms: float) -> None:
-        self.site.run_for(ms)
+        t0 = time.monotonic()
+        end = self.clock.now_ms + ms
+        while self.clock.now_ms < end:
+            self.site.run_for(min(_SLICE_MS, end - self.clock.now_ms))
+            self._check_real(t0, "run_for(%d)" % ms)
 
     def until(self, pred, timeout_ms: float, step_ms: float = 1000) -> bool:
-        return self.site.run_until(pred, timeout_ms, step_ms)
+        t0 = time.monotonic()
+        end = self.clock.now_ms + timeout_ms
+        while not pred():
+            if self.clock.now_ms >= end:
+                return False
+            self.site.run_for(step_ms)
+            self._check_real(t0, "until(%d ms)" % timeout_ms)
+        return True
+
+    def _check_real(self, t0: float, what: str) -> None:
+        """A simulated wait that costs more than REAL_CAP_S of real time fails with the
+        gates' state: virtual time is free only while no socket waits, so a gate that
+        exchanges without pause (or a socket left open through its waits) turns hours of
+        virtual time into hours of real time, and the run would hang silently."""
+        if time.monotonic() - t0 > REAL_CAP_S:
+            raise AssertionError("%s: more than %d s of real time (virtual now %.0f ms)\n%s"
+                                 % (what, REAL_CAP_S, self.clock.now_ms, self.state()))
+
+    def state(self) -> str:
+        """One line per gate (uplink state, last outcome, backlog, clock) and the proxy's
+        last requests: what a stalled simulation was doing."""
+        lines = []
+        for name, g in self.site.gates.items():
+            app = g.app
+            up = getattr(app, "uplink", None) if app is not None else None
+            if up is None:
+                lines.append("%s: no uplink" % name)
+                continue
+            lines.append("%s: %r status_at=%r sync_needed=%r stale_run=%r backoff=%d clock=%d trusted=%r"
+                         % (name, up.summary(), up.up._status_at, up.up._sync_needed, up.up._stale_run,
+                            up.up.backoff.n, app.clock.now(), app.clock.trusted()))
+        for e in self.srv.proxy.entries()[-12:]:
+            lines.append("  proxy: %s %s %s %s" % (e.get("device"), e.get("request"), e.get("action"),
+                                                  e.get("status")))
+        return "\n".join(lines)
 
     def close(self):
         for t in self.tasks:
