@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import provisioning as prov
 from .deploy import BOARD_PATH, STAMP_PATH
-from .logpull import LOG_DIR
+from .logpull import LOG_DIR, parse_cursor
 
 ONBOARD = Path(__file__).resolve().parent / "onboard"
 
@@ -41,10 +41,23 @@ def info(dev, log_dir: str = LOG_DIR) -> dict:
             out["config"] = prov.summary(cfg)
         except prov.ProvisionError as e:
             out["config"] = {"error": str(e)}
-    log = onboard(dev, "logstat", "log_stat(%r)" % log_dir)
-    if log and log["acked"] is not None:
-        log["backlog"] = max(0, log["next_seq"] - 1 - log["acked"])
-    out["log"] = log
+    out["log"] = log_figures(onboard(dev, "logstat", "log_stat(%r)" % log_dir))
+    return out
+
+
+def log_figures(stat: dict | None) -> dict | None:
+    """onboard/logstat.py's answer with its raw cursor decoded by the firmware's reader
+    (logpull.parse_cursor -> app/eventlog.parse_cursor): acked, dropped, pending_lost
+    (None when the cursor is missing or damaged) and the backlog."""
+    if not stat:
+        return stat
+    out = dict(stat)
+    raw = out.pop("cursor", None)
+    c = parse_cursor(raw) if raw is not None else None
+    for k in ("acked", "dropped", "pending_lost"):
+        out[k] = c[k] if c is not None else None
+    if c is not None:
+        out["backlog"] = max(0, out["next_seq"] - 1 - c["acked"])
     return out
 
 

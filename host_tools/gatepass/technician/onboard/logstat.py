@@ -1,10 +1,10 @@
 """Runs ON the board (sent over the raw REPL by `gatepass device info`): the event log's
-segment count, size, next sequence number and upload cursor, without the firmware
-deployed. Segment names and the cursor record are firmware/app/eventlog.py's format.
-The host appends `print(repr(log_stat(LOG_DIR)))`."""
-import binascii
+segment count, size and next sequence number, and the cursor file's raw bytes, without
+the firmware deployed. The cursor is decoded on the host by the firmware's own reader
+(app/eventlog.parse_cursor, through technician/health.py), the one reader of its format.
+Segment names are firmware/app/eventlog.py's. The host appends
+`print(repr(log_stat(LOG_DIR)))`."""
 import os
-import struct
 
 
 def log_stat(d):
@@ -13,16 +13,14 @@ def log_stat(d):
     except OSError:
         return None
     segs = [n for n in names if n.endswith('.seg') and len(n) == 12]
-    r = {'segments': len(segs), 'bytes': 0, 'next_seq': 1, 'acked': None, 'dropped': None}
+    r = {'segments': len(segs), 'bytes': 0, 'next_seq': 1, 'cursor': None}
     for n in segs:
         r['bytes'] += os.stat(d + '/' + n)[6]
     if segs:
         r['next_seq'] = int(segs[-1][:8], 16) + os.stat(d + '/' + segs[-1])[6] // 32
     try:
         with open(d + '/cursor', 'rb') as f:
-            c = f.read()
-        if len(c) == 20 and struct.unpack('<I', c[16:])[0] == binascii.crc32(c[:16]):
-            r['acked'], r['dropped'] = struct.unpack('<II', c[:8])
+            r['cursor'] = f.read(64)  # 20 bytes when sound; more is damage the host reports
     except OSError:
         pass
     return r
