@@ -30,32 +30,118 @@ step_devices (3-5), step_config (6), step_gate (7: clock, log, gate), step_bundl
 stored bundle; later ones built in full before they are stored, all or nothing) and
 step_uplink. Any exception that escapes, in setup() (a MemoryError included) or serve():
 relay.safe() (a fire release still wins), K_ERROR logged once the log exists, and the
-watchdog (started if setup() failed before it existed, never fed) resets the board.
+watchdog (started if setup() failed before it existed, never fed) resets the board. A
+MemoryError while this file's own imports load the app (before any of that exists):
+_import_failed() locks the door from the profile, prints why and resets after
+IMPORT_RESET_MS.
 """
 # The setup steps run in order and each stops the app on failure, so a step finds what
 # the earlier ones built (self.dev, self.cfg, ...) set: pyright cannot see that order.
 # pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalCall=false
-import asyncio
-import binascii
-import json
-import os
+import gc
 import time
 
 import machine
 from micropython import const
 
-from app import board, eventlog, reasons, record
-from app import bundle as _bundle
-from app import clock as _clock
-from app import config as _config
-from app import gate as _gate
-from app import lists as _lists
-from app import settings as _st
-from app import visits as _visits
-from app.aio import sleep_ms
-from app.fsutil import write_atomic
-
 BOARD = "board.json"
+IMPORT_RESET_MS = const(5000)  # pause before the reset after the app failed to load
+
+
+def path(root, *names):
+    """root + names joined with '/': path("/", "data") == "/data"."""
+    base = root.rstrip("/")
+    return base + "/" + "/".join(names)
+
+
+def _relay_only(raw):
+    """Build the relay alone (locked) from a profile that failed elsewhere, when its
+    relay section is sound; None otherwise."""
+    if not isinstance(raw, dict):
+        return None
+    from app import board
+
+    for p in board.validate(raw):
+        if p[1].startswith("relay") or p[1] in ("chip", "psram", "profile"):
+            return None
+    try:
+        from drivers import relay as _relay
+
+        r = raw["relay"]
+        relay = _relay.Relay(r["pin"], r["lock"], r["active_high"], r["pulse_ms"])
+    except Exception:  # noqa: BLE001 - best effort on an already failing boot
+        return None
+    _fire_only(raw, relay)
+    return relay
+
+
+def _fire_only(raw, relay):
+    """The fire-alarm input on a boot that stops before the app: it still releases the
+    door (from its pin interrupt), only nothing logs it."""
+    from app import board
+
+    for p in board.validate(raw):
+        if p[1].startswith("fire"):
+            return None
+    try:
+        from drivers import fire as _fire
+
+        return _fire.from_profile(raw, relay)
+    except Exception:  # noqa: BLE001 - best effort on an already failing boot
+        return None
+
+
+def _import_failed(e, root="/"):
+    """The app's modules did not load: a MemoryError in the imports below (a fragmented
+    heap on a ~100 KB board). No setup() ran, so nothing holds the door: lock it from the
+    profile's relay section (built at its locked level, the pin keeps it), say why on the
+    console, and reset after a pause (time to read it, or to break into the REPL): the
+    next boot starts on an empty heap, and boot.py counts it, so an OTA release that
+    cannot load is rolled back. Only `machine`, `time`, `gc` and json are used here;
+    app.board and drivers.relay are loaded again after a collection."""
+    global _SAFE_RELAY
+    gc.collect()  # the modules loaded so far are garbage now
+    door = "door locked"
+    try:
+        import json
+
+        with open(path(root, BOARD)) as f:
+            raw = json.loads(f.read())
+        _SAFE_RELAY = _relay_only(raw)
+        if _SAFE_RELAY is None:
+            door = "door relay not built (profile)"
+    except Exception as x:  # noqa: BLE001 - MemoryError included: the reset still comes
+        door = "door relay not built (%r)" % x
+    try:
+        print("gatepass: out of memory loading the app (%r): %s, reset in %d s"
+              % (e, door, IMPORT_RESET_MS // 1000))
+    except Exception:  # noqa: BLE001 - not even the line fits: the reset still comes
+        pass
+    time.sleep_ms(IMPORT_RESET_MS)
+    machine.reset()
+
+
+_SAFE_RELAY = None
+try:
+    import asyncio
+    import binascii
+    import json
+    import os
+
+    from app import board, eventlog, reasons, record
+    from app import bundle as _bundle
+    from app import clock as _clock
+    from app import config as _config
+    from app import gate as _gate
+    from app import lists as _lists
+    from app import settings as _st
+    from app import visits as _visits
+    from app.aio import sleep_ms
+    from app.fsutil import write_atomic
+except MemoryError as _e:
+    _import_failed(_e)
+    raise  # where machine.reset() returns (never on a board)
+
 CONFIG = "config.json"
 GLYPHS = "glyphs.bin"  # the Chinese display font (gatepass deploy builds it)
 VOICE = "voice.bin"  # the voice module's prompts in GB2312 (gatepass deploy builds it)
@@ -78,12 +164,6 @@ STOPPED = "stopped"
 CRASHED = "crashed"
 
 
-def path(root, *names):
-    """root + names joined with '/': path("/", "data") == "/data"."""
-    base = root.rstrip("/")
-    return base + "/" + "/".join(names)
-
-
 def _exists(p):
     try:
         os.stat(p)
@@ -97,39 +177,6 @@ def _mkdir(p):
         os.mkdir(p)
     except OSError:
         pass
-
-
-def _relay_only(raw):
-    """Build the relay alone (locked) from a profile that failed elsewhere, when its
-    relay section is sound; None otherwise."""
-    if not isinstance(raw, dict):
-        return None
-    for p in board.validate(raw):
-        if p[1].startswith("relay") or p[1] in ("chip", "psram", "profile"):
-            return None
-    try:
-        from drivers import relay as _relay
-
-        r = raw["relay"]
-        relay = _relay.Relay(r["pin"], r["lock"], r["active_high"], r["pulse_ms"])
-    except Exception:  # noqa: BLE001 - best effort on an already failing boot
-        return None
-    _fire_only(raw, relay)
-    return relay
-
-
-def _fire_only(raw, relay):
-    """The fire-alarm input on a boot that stops before the app: it still releases the
-    door (from its pin interrupt), only nothing logs it."""
-    for p in board.validate(raw):
-        if p[1].startswith("fire"):
-            return None
-    try:
-        from drivers import fire as _fire
-
-        return _fire.from_profile(raw, relay)
-    except Exception:  # noqa: BLE001 - best effort on an already failing boot
-        return None
 
 
 def _button_held(profile):
