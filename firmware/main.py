@@ -35,9 +35,6 @@ MemoryError while this file's own imports load the app (before any of that exist
 _import_failed() locks the door from the profile, prints why and resets after
 IMPORT_RESET_MS.
 """
-# The setup steps run in order and each stops the app on failure, so a step finds what
-# the earlier ones built (self.dev, self.cfg, ...) set: pyright cannot see that order.
-# pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalCall=false
 import gc
 import time
 
@@ -491,7 +488,8 @@ class App:
 
     def step_config(self):
         """6. /config.json validated -> "Config error" + field on the indicator otherwise."""
-        ind = self.dev.indicator
+        dev = _built(self.dev)
+        ind = dev.indicator
         try:
             with open(path(self.root, CONFIG), "rb") as f:
                 text = f.read()
@@ -512,7 +510,7 @@ class App:
             from drivers import glyphs
 
             ind.set_lang("zh", glyphs.load(path(self.root, GLYPHS)))  # no file: English stays
-        dv = self.dev.voice
+        dv = dev.voice
         if dv is not None:
             from drivers import voice as _voice
 
@@ -522,9 +520,9 @@ class App:
         """7. clock (never behind the log), event log (geometry from the flash plan),
         lists, anti-passback, gate; K_BOOT and K_SENSOR_FAULT per failed device; the RTC
         set from the clock's floor."""
-        dev = self.dev
-        cfg = self.cfg
-        s = self._settings
+        dev = _built(self.dev)
+        cfg = _built(self.cfg)
+        s = _built(self._settings)
         data = path(self.root, DATA)
         clk = _clock.Clock(data + "/clock", now_fn=self._wall, set_fn=_rtc_set,
                            persist_s=CLOCK_PERSIST_S)
@@ -543,7 +541,7 @@ class App:
         self._keys = self._settings = None
         g.voice = dev.voice
         sc = dev.scanner
-        if self.profile["scanner"].get("mode") == "command" and sc is not None:
+        if _built(self.profile)["scanner"].get("mode") == "command" and sc is not None:
             g.use_trigger(lambda: sc.trigger(False))
         cause = machine.reset_cause() if self._cause is None else self._cause
         g.boot(cause, dev.faults)
@@ -558,10 +556,10 @@ class App:
         """The applied bundle (lists already on flash) overrides the config's settings
         and keys; later bundles are built in full before they are stored (all or
         nothing, Store.on_prepare). K_CONFIG when the config changed."""
-        g = self.gate
+        g = _built(self.gate)
+        cfg = _built(self.cfg)
         data = path(self.root, DATA)
-        store = _bundle.Store(data, self.cfg.bundle_keys, self.cfg.community, self.log,
-                              self._plan["bundle"])
+        store = _bundle.Store(data, cfg.bundle_keys, cfg.community, self.log, _built(self._plan)["bundle"])
         self.store = store
         try:
             b = store.load()
@@ -582,9 +580,9 @@ class App:
     def step_uplink(self):
         """The uplink task (and Wi-Fi) when the config names a server; health reports;
         "ready" on the display."""
-        cfg = self.cfg
-        g = self.gate
-        dev = self.dev
+        cfg = _built(self.cfg)
+        g = _built(self.gate)
+        dev = _built(self.dev)
         if cfg.server_url:
             from app import uplinktask
 
@@ -602,7 +600,7 @@ class App:
             if fw_keys:
                 self.ota = _updater(self.root, cfg, fw_keys, self.log, self._plan)
                 if self.ota is not None:
-                    self.ota.tier = self.profile.get("firmware", "")
+                    self.ota.tier = _built(self.profile).get("firmware", "")
                 self.confirm_feeds = cfg.ota_confirm_s * 1000 // FEED_MS
             firmware = _firmware_version(self.root)
             if self.ota is not None and self.ota.running:
@@ -620,11 +618,19 @@ class App:
                 # emergency release is back in force from here on
                 rc = remote.Remote(cfg.device_id, cfg.secret, self.clock,
                                    path(self.root, DATA) + "/remote.bin", self.log, dev.relay, g)
-                self.store.on_apply.append(rc.reapply)
+                _built(self.store).on_apply.append(rc.reapply)
                 self.uplink.up.commands = rc
                 self.remote = rc
         if not dev.faults:
             dev.indicator.show(_gate.SHOW_BUSY, str(cfg.gate)[:16], "ready")
+
+
+def _built(part):
+    """`part` as an earlier setup step built it (App.setup() runs a step only after the
+    ones before it succeeded): None here is a bug in that order, for the global handler."""
+    if part is None:
+        raise RuntimeError("setup step run before the one that builds its input")
+    return part
 
 
 def _flash_plan(data):
