@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
@@ -130,8 +131,16 @@ def test_mute_is_remembered_and_a_muted_console_stays_silent(browser, live, arti
     _send(live, "bm-in", reason=reasons.FEVER, flags=T | IN | record.F_URGENT, body=3910)
     page.wait_for_function("document.querySelectorAll('#live li.live-fever').length >= 2", timeout=20000)
     assert page.evaluate("window.gatepassLive.beeps") == 0 and page.locator("#live .sound-hint").count() == 0
-    for b in page.locator("#live li button.ack").all():
-        b.click()
+    # one by one: every acknowledgement (and any poll with news) re-renders the banner, so a
+    # list of its buttons taken before goes stale (the second one may be gone by then)
+    fevers, ack = page.locator("#live li.live-fever"), page.locator("#live li.live-fever button.ack:not([disabled])")
+    for _ in range(20):
+        if fevers.count() == 0:
+            break
+        try:
+            ack.first.click(timeout=3000)
+        except PlaywrightTimeoutError:
+            pass  # re-rendered or acknowledged meanwhile: look again
     page.wait_for_function("document.querySelectorAll('#live li.live-fever').length == 0", timeout=10000)
     ctx.close()
 
