@@ -71,6 +71,9 @@ def test_each_record_has_a_chinese_admin_list_and_view_without_secrets(records):
     assert "正在隔离" in pages["isolation"] and "3-1-1203" in pages["isolation"] and "7-1-702" in pages["isolation"]
     assert "Li Wei 隔离至" in pages["isolation-view"] and " until " not in pages["isolation-view"]
     assert "有效" in pages["visitorinvite"] and "plumber" not in pages["visitorinvite"]  # staff's note: its page
+    # a code's times as the admin shows times, in Chinese, on its own page too
+    view = pages["accesscode-view"]
+    assert "None" not in view and "+00:00" not in view and re.search(r"\d{4}年\d{1,2}月\d{1,2}日", view), view
     assert "3-1-1203" in pages["accesscode"] and '<td class="field-made_by_text">op</td>' in pages["accesscode"] and "有效" in pages["accesscode"]
     # English pages say it in English
     en = _page(cl, "/admin/gatepass/isolation/", EN)

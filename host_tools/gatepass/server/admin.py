@@ -7,6 +7,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _, pgettext_lazy
 
 from . import audit, bundlesvc, labels
@@ -282,6 +283,12 @@ def _unit(b, e, r) -> str:
     return "%d-%d-%d" % (b, e, r)
 
 
+def _when(t) -> str:
+    """A time as the admin's own columns show one (a display method's value is shown as
+    is on a record's page: never '2026-12-05 02:46:27+00:00' or 'None')."""
+    return date_format(timezone.localtime(t), "DATETIME_FORMAT") if t is not None else "-"
+
+
 @admin.register(Declaration)
 class DeclarationAdmin(UnitSearch, ReadOnly):
     # the phone and the address only on a declaration's own page
@@ -424,7 +431,7 @@ class AccessCodeAdmin(UnitSearch, ReadOnly):
 
     @admin.display(description=_("created at"), ordering="created_at")
     def made(self, obj):
-        return obj.created_at
+        return _when(obj.created_at)
 
     @admin.display(description=_("given by"))
     def made_by_text(self, obj):
@@ -432,11 +439,11 @@ class AccessCodeAdmin(UnitSearch, ReadOnly):
 
     @admin.display(description=_("expires at"), ordering="expires_at")
     def expires(self, obj):
-        return obj.expires_at
+        return _when(obj.expires_at)
 
     @admin.display(description=pgettext_lazy("code", "used"), ordering="used_at")
     def used(self, obj):
-        return obj.used_at
+        return _when(obj.used_at)
 
     @admin.display(description=_("state"))
     def state(self, obj):
