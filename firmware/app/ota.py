@@ -22,9 +22,6 @@ K_RELEASE records (aux = event | detail << 8, pid = <II release version, running
 staged, trial (the new set booted), confirmed (healthy: it is the active set now),
 rolled back (otaboot dropped it), refused (detail: R_MANIFEST, R_FILE, R_ROOM).
 """
-# self.m and self.st are set together by on_manifest() before any file step runs (the
-# task asks want_file() first): pyright cannot see that order.
-# pyright: reportOptionalMemberAccess=false
 import struct
 
 from micropython import const
@@ -85,7 +82,10 @@ class FileSink:
         stager.begin(i)
 
     def write(self, b):
-        self._h.update(b)
+        h = self._h
+        if h is None:
+            raise ValueError("body after its HMAC was taken")
+        h.update(b)
         k = len(self.head)
         if k < _HEAD:
             self.head.extend(b[:_HEAD - k])
@@ -236,10 +236,20 @@ class Updater:
         """True when the next request is a file (its body goes to file_sink())."""
         return self.m is not None and self.m.version == self.offered
 
+    def _staging(self):
+        """(manifest, stager) of the release being staged: on_manifest() sets both before
+        any file step runs (the task asks want_file() first); None here is a bug."""
+        m = self.m
+        st = self.st
+        if m is None or st is None:
+            raise ValueError("no release being staged")
+        return m, st
+
     def max_body(self):
         """Largest answer accepted for the next request (bytes)."""
-        if self.want_file():
-            n = self.m.files[self.i][1]
+        m = self.m
+        if m is not None and m.version == self.offered:  # want_file()
+            n = m.files[self.i][1]
             return n if n > 1024 else 1024
         return 8192  # a manifest: 64 files of ~90 bytes plus the signature
 
@@ -290,27 +300,27 @@ class Updater:
 
     def file_sink(self, mac, req_sig):
         """The sink for the next file's answer body."""
-        return FileSink(self.st, self.i, mac, req_sig)
+        return FileSink(self._staging()[1], self.i, mac, req_sig)
 
     def on_file(self, sink, now_ms):
         """The current file's answer arrived whole and signed (2xx): judge it."""
-        st = self.st
-        path = self.m.files[self.i][0]
+        m, st = self._staging()
+        path = m.files[self.i][0]
         if sink.err is not None:
             st.abort()
-            return self._refuse(sink.err, R_FILE, self.m.version, now_ms)
+            return self._refuse(sink.err, R_FILE, m.version, now_ms)
         try:
             st.finish()
         except release.ReleaseError as e:
-            return self._refuse(e, R_FILE, self.m.version, now_ms)
-        print("gatepass: release %d: %s staged (%d/%d)" % (self.m.version, path, self.i + 1, len(self.m.files)))
+            return self._refuse(e, R_FILE, m.version, now_ms)
+        print("gatepass: release %d: %s staged (%d/%d)" % (m.version, path, self.i + 1, len(m.files)))
         self.i += 1
         self._skip_staged()
         return self._maybe_complete(now_ms)
 
     def _skip_staged(self):
-        m = self.m
-        d = self.st.dir + "/"
+        m, st = self._staging()
+        d = st.dir + "/"
         while self.i < len(m.files):
             p, size, sha = m.files[self.i]
             if not release.file_ok(d + p, size, sha):
@@ -318,11 +328,11 @@ class Updater:
             self.i += 1
 
     def _maybe_complete(self, now_ms):
-        m = self.m
+        m, st = self._staging()
         if self.i < len(m.files):
             return True
         try:
-            self.st.complete()  # every file re-read from flash, then the otaboot marker
+            st.complete()  # every file re-read from flash, then the otaboot marker
         except release.ReleaseError as e:
             self.i = 0
             return self._refuse(e, R_FILE, m.version, now_ms)
@@ -352,11 +362,12 @@ class Updater:
         files, .part leftovers): only the new set's modules may shadow the USB set."""
         import os
 
+        m, st = self._staging()
         keep = {}
-        for p, _n, _h in self.m.files:
+        for p, _n, _h in m.files:
             keep[p] = 1
         for sub in ("app", "drivers"):
-            d = self.st.dir + "/" + sub
+            d = st.dir + "/" + sub
             try:
                 names = os.listdir(d)
             except OSError:
