@@ -7,7 +7,6 @@ board's day picker. Screenshots: out/screenshots/console/."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sqlite3
 import time
 
@@ -16,7 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, fever, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, fever, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -26,11 +25,7 @@ T, IN, OUT, OK = record.F_TIME_TRUSTED, record.F_IN, record.F_OUT, record.F_ALLO
 ARTIFACTS = screenshot_dir("console")
 
 
-@pytest.fixture(scope="module")
-def artifacts():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+artifacts = artifacts_fixture(ARTIFACTS)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import sqlite3
 import time
 
 import pytest
 
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -37,11 +36,7 @@ def live(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def artifacts():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+artifacts = artifacts_fixture(ARTIFACTS)
 
 
 def _login(browser, live, viewport):

@@ -10,7 +10,6 @@ One browser and one server for the module; a page is loaded once per (language, 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, fever, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, fever, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -86,11 +85,7 @@ def catalog():
     return out
 
 
-@pytest.fixture(scope="module")
-def artifacts():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+artifacts = artifacts_fixture(ARTIFACTS)
 
 
 @pytest.fixture(scope="module")

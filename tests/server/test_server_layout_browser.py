@@ -12,7 +12,6 @@ Before this change the tables of six pages were 822-1080 px wide on a 390 px pho
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer, manage
-from server_helpers import WIDTHS, dj, fever, rec, screenshot_dir  # noqa: F401
+from server_helpers import WIDTHS, artifacts_fixture, dj, fever, rec, screenshot_dir  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -161,11 +160,7 @@ def storage(browser, live, tmp_path_factory):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def artifacts():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+artifacts = artifacts_fixture(ARTIFACTS)
 
 
 def _fill(route: str, name: str, db: Path) -> str:

@@ -8,7 +8,6 @@ out/screenshots/people/ (or $GATEPASS_ARTIFACTS)."""
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
 import time
 
@@ -17,7 +16,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -41,11 +40,7 @@ def live(tmp_path_factory):
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def artifacts():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+artifacts = artifacts_fixture(ARTIFACTS)
 
 
 def _login(page, live):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from gatepass.issuing import keys as ikeys
 from gatepass.issuing import release as irel
 from gatepass.server.testing import LiveServer
 from test_server_i18n_browser import english_leftovers, latin_words
-from server_helpers import WIDTHS, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, screenshot_dir
 
 pytestmark = pytest.mark.browser
 FILES = {"app/gate.mpy": b"M\x06gate" * 300, "app/ui.mpy": b"M\x06ui" * 200, "drivers/relay.mpy": b"M\x06r" * 90}
@@ -30,11 +29,7 @@ FILES = {"app/gate.mpy": b"M\x06gate" * 300, "app/ui.mpy": b"M\x06ui" * 200, "dr
 ARTIFACTS = screenshot_dir("releases")
 
 
-@pytest.fixture(scope="module")
-def artifacts():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+artifacts = artifacts_fixture(ARTIFACTS)
 
 
 @pytest.fixture(scope="module")

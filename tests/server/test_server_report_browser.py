@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -28,11 +27,7 @@ T, IN, OUT, OK = record.F_TIME_TRUSTED, record.F_IN, record.F_OUT, record.F_ALLO
 ARTIFACTS = screenshot_dir("figures")
 
 
-@pytest.fixture(scope="module")
-def shots():
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+shots = artifacts_fixture(ARTIFACTS)
 
 
 @pytest.fixture(scope="module")

@@ -100,3 +100,18 @@ def screenshot_dir(name: str):
             p = p.parent
         root = p / "out"
     return Path(root) / "screenshots" / name
+
+
+def artifacts_fixture(path):
+    """A module-scoped fixture that empties `path` (a screenshot_dir()) once per module
+    and returns it. Module scope, not import time: every xdist worker imports every
+    module, and they would empty each other's directories."""
+    import shutil
+
+    @pytest.fixture(scope="module")
+    def artifacts():
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    return artifacts
