@@ -11,7 +11,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import fever, rec
+from server_helpers import fever, login, rec
 
 pytestmark = pytest.mark.browser
 
@@ -44,11 +44,7 @@ def live(tmp_path_factory):
 def _login(page, live):
     page.goto(live.url + "/")
     assert "/login/" in page.url  # nothing shown without a login
-    user, password = live.staff
-    page.fill("#id_username", user)
-    page.fill("#id_password", password)
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
+    login(page, live.url, *live.staff)
 
 
 def _cells(page, selector):

@@ -15,7 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, artifacts_fixture, fever, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, fever, login, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -51,11 +51,7 @@ def live(tmp_path_factory):
 def _login(browser, live, width, locale="zh-CN"):
     ctx = browser.new_context(locale=locale, viewport=WIDTHS[width])
     page = ctx.new_page()
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", "guard")
-    page.fill("#id_password", live.seeded["staff"]["guard"])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
+    login(page, live.url, "guard", live.seeded["staff"]["guard"])
     page.wait_for_function("window.gatepassLive && window.gatepassLive.polls >= 1")
     return ctx, page
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, artifacts_fixture, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, login, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -42,11 +42,7 @@ artifacts = artifacts_fixture(ARTIFACTS)
 def _login(browser, live, viewport):
     ctx = browser.new_context(locale="zh-CN", viewport=viewport)
     page = ctx.new_page()
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", "guard1")
-    page.fill("#id_password", live.seeded["staff"]["guard1"])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
+    login(page, live.url, "guard1", live.seeded["staff"]["guard1"])
     return ctx, page
 
 
@@ -195,11 +191,7 @@ def test_declare_approve_phone_pass_reopen_and_visitor(browser, live, artifacts,
 def test_staff_invite_and_english_pages(browser, live, artifacts):
     ctx = browser.new_context(locale="en-US", viewport=WIDTHS["phone"])
     page = ctx.new_page()
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", "guard1")
-    page.fill("#id_password", live.seeded["staff"]["guard1"])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
+    login(page, live.url, "guard1", live.seeded["staff"]["guard1"])
     page.goto(live.url + "/visitors/")
     page.fill("#building", "5")
     page.fill("#entrance", "1")

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, artifacts_fixture, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, login, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -32,14 +32,6 @@ def live(tmp_path_factory):
 artifacts = artifacts_fixture(ARTIFACTS)
 
 
-def _login(page, base, user, password):
-    page.goto(base + "/login/")
-    page.fill("#id_username", user)
-    page.fill("#id_password", password)
-    page.click("#login")
-    page.wait_for_url(base + "/")
-
-
 def _no_sideways(page, what):
     over = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert over <= 1, "%s: %d px wider than the screen" % (what, over)
@@ -51,7 +43,7 @@ def test_isolate_extend_release_and_certificate(browser, live, artifacts, width)
     name = {"desktop": "Li Wei", "phone": "Wang Fang"}[width]
     ctx = browser.new_context(locale="en-US", viewport=WIDTHS[width])
     page = ctx.new_page()
-    _login(page, live.url, *live.staff)
+    login(page, live.url, *live.staff)
     # a registered person: issue their pass on the passes page
     page.goto(live.url + "/passes/")
     page.fill("#id_name", name)
@@ -104,7 +96,7 @@ def test_isolate_extend_release_and_certificate(browser, live, artifacts, width)
 def test_viewer_reads_the_list_without_actions(browser, live, artifacts):
     ctx = browser.new_context(locale="en-US", viewport=WIDTHS["phone"])
     page = ctx.new_page()
-    _login(page, live.url, "reader", live.seeded["staff"]["reader"])
+    login(page, live.url, "reader", live.seeded["staff"]["reader"])
     page.goto(live.url + "/isolation/")
     assert page.inner_text("h1") == "Home isolation"
     assert page.locator("#isolate-form").count() == 0

@@ -21,7 +21,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer, manage
-from server_helpers import WIDTHS, artifacts_fixture, dj, fever, rec, screenshot_dir  # noqa: F401
+from server_helpers import WIDTHS, artifacts_fixture, dj, fever, login, rec, screenshot_dir  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -110,11 +110,7 @@ def storage(browser, live, tmp_path_factory):
     """A logged-in session, with a pass and a quarantine made through the pages."""
     ctx = browser.new_context(locale="zh-CN", viewport=WIDTHS["desktop"])
     page = ctx.new_page()
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", live.staff[0])
-    page.fill("#id_password", live.staff[1])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
+    login(page, live.url, *live.staff)
     page.goto(live.url + "/rules/")
     page.fill("#id_building", "3")
     page.fill("#id_entrance", "2")

@@ -16,7 +16,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, artifacts_fixture, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, login, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -41,14 +41,6 @@ def live(tmp_path_factory):
 
 
 artifacts = artifacts_fixture(ARTIFACTS)
-
-
-def _login(page, live):
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", live.staff[0])
-    page.fill("#id_password", live.staff[1])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
 
 
 def _fits(page) -> int:
@@ -76,7 +68,7 @@ def test_import_page_then_events_page_at_desktop_and_phone(browser, live, artifa
     for n, (width, viewport) in enumerate(WIDTHS.items()):
         ctx = browser.new_context(locale="zh-CN", viewport=viewport)
         page = ctx.new_page()
-        _login(page, live)
+        login(page, live.url, *live.staff)
         if width == "phone":
             page.click("#menu-toggle")
         page.click("nav a[href='/people/']")
@@ -127,7 +119,7 @@ def test_import_page_then_events_page_at_desktop_and_phone(browser, live, artifa
     for width, viewport in WIDTHS.items():
         ctx = browser.new_context(locale="zh-CN", viewport=viewport)
         page = ctx.new_page()
-        _login(page, live)
+        login(page, live.url, *live.staff)
         page.goto(live.url + "/events/")
         rows = page.locator("#events tbody tr")
         texts = [rows.nth(i).inner_text() for i in range(rows.count())]

@@ -20,7 +20,7 @@ from gatepass.issuing import keys as ikeys
 from gatepass.issuing import release as irel
 from gatepass.server.testing import LiveServer
 from test_server_i18n_browser import english_leftovers, latin_words
-from server_helpers import WIDTHS, artifacts_fixture, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, login, screenshot_dir
 
 pytestmark = pytest.mark.browser
 FILES = {"app/gate.mpy": b"M\x06gate" * 300, "app/ui.mpy": b"M\x06ui" * 200, "drivers/relay.mpy": b"M\x06r" * 90}
@@ -79,11 +79,7 @@ def catalog():
 def _login(browser, live, user, width):
     ctx = browser.new_context(locale="zh-CN", viewport=WIDTHS[width])
     page = ctx.new_page()
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", user)
-    page.fill("#id_password", live.seeded["staff"][user])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
+    login(page, live.url, user, live.seeded["staff"][user])
     return ctx, page
 
 

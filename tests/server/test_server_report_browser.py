@@ -17,7 +17,7 @@ import pytest
 from gatepass.hmacauth import DeviceClient
 from gatepass.mp.fw import reasons, record
 from gatepass.server.testing import LiveServer
-from server_helpers import WIDTHS, artifacts_fixture, rec, screenshot_dir
+from server_helpers import WIDTHS, artifacts_fixture, login, rec, screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -40,21 +40,13 @@ def live(tmp_path_factory):
     srv.stop()
 
 
-def _login(page, live):
-    page.goto(live.url + "/login/")
-    page.fill("#id_username", live.staff[0])
-    page.fill("#id_password", live.staff[1])
-    page.click("#login")
-    page.wait_for_url(live.url + "/")
-
-
 @pytest.fixture(scope="module")
 def day(browser, live):
     """A pass issued on the passes page, its holder's passages uploaded by the gates,
     building 7 sealed on the rules page."""
     ctx = browser.new_context(locale="zh-CN")
     page = ctx.new_page()
-    _login(page, live)
+    login(page, live.url, *live.staff)
     page.goto(live.url + "/passes/")
     page.fill("#id_name", "王芳")
     page.fill("#id_building", "3")
@@ -88,7 +80,7 @@ def _no_sideways_scroll(page):
 def test_figures_published_printed_and_exported(browser, live, day, shots, width, tmp_path):
     ctx = browser.new_context(locale="zh-CN", viewport=WIDTHS[width], accept_downloads=True)
     page = ctx.new_page()
-    _login(page, live)
+    login(page, live.url, *live.staff)
     if width == "phone":
         page.click("#menu-toggle")  # the nav folds behind the menu button on a phone
     page.click("header >> text=每日公示")

@@ -102,6 +102,15 @@ def screenshot_dir(name: str):
     return Path(root) / "screenshots" / name
 
 
+def login(page, url: str, user: str, password: str) -> None:
+    """Log a Playwright page in through the staff login form; it ends on the console's home."""
+    page.goto(url + "/login/")
+    page.fill("#id_username", user)
+    page.fill("#id_password", password)
+    page.click("#login")
+    page.wait_for_url(url + "/")
+
+
 def artifacts_fixture(path):
     """A module-scoped fixture that empties `path` (a screenshot_dir()) once per module
     and returns it. Module scope, not import time: every xdist worker imports every
