@@ -133,17 +133,33 @@ def run_on(loop: asyncio.AbstractEventLoop, coro, timeout_ms: float | None = Non
         return loop.run_until_complete(coro)
     finally:
         try:
-            _cancel_all(loop)
+            cancel_all(loop)
         finally:
             loop.close()
 
 
-def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
-    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for t in tasks:
-        t.cancel()
-    if tasks:
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+def cancel_all(loop: asyncio.AbstractEventLoop, tasks=None, rounds: int = 60) -> list:
+    """Cancel `tasks` (default: every task of the loop), run the loop until they end,
+    and return those that would not.
+
+    A task can come back from its cancel: CPython 3.11's asyncio.wait_for loses a cancel
+    that lands in the same loop turn as the awaited operation finishing (gh-86296, fixed
+    in 3.12), and the firmware wraps every HTTP exchange in wait_for. So the cancel is
+    repeated once per (virtual) second; a task still running after `rounds` of them
+    ignores cancellation outright, which the caller should name rather than hang on.
+    MicroPython's wait_for, and a reset on the chip, lose nothing."""
+    tasks = [t for t in (asyncio.all_tasks(loop) if tasks is None else tasks) if not t.done()]
+    for _ in range(rounds):
+        if not tasks:
+            break
+        for t in tasks:
+            t.cancel()
+        try:
+            loop.run_until_complete(asyncio.wait(tasks, timeout=1))
+        except BaseException:  # noqa: BLE001 - a simulated reset raised through the loop
+            pass
+        tasks = [t for t in tasks if not t.done()]
+    return tasks
 
 
 class _VirtualSelector(selectors.BaseSelector):

@@ -31,6 +31,7 @@ from typing import Callable
 from .. import sim
 from ..mp.fw import fw_import
 from . import mlx90614 as scenes
+from .clock import cancel_all
 
 DEFAULT_START = 1767225600  # 2026-01-01T00:00:00Z
 AMBIENT_C = 22.0
@@ -149,12 +150,11 @@ class SimGate:
     def stop(self) -> None:
         """Cancel the firmware's tasks (as a reset would: no code runs after it)."""
         app = self.app
-        if app is not None:
-            for t in app.tasks:
-                t.cancel()
+        tasks = list(app.tasks) if app is not None else []
         if self.task is not None:
-            self.task.cancel()
+            tasks.append(self.task)
             self.task = None
+        self.site.kill(tasks)
 
     def power_cut(self, rtc_lost: bool = True) -> None:
         """Power off now, mid-whatever: tasks stop, pads float, the flash keeps what was
@@ -296,6 +296,7 @@ class Site:
         self._installed = True
         self.loop = self.clock.loop()
         self.pairs: list[tuple[SimGate, SimGate]] = []
+        self._killed: set = set()
 
     def wall(self) -> float:
         """The boards' RTC: unix seconds (CPython's port epoch is 1970)."""
@@ -345,8 +346,25 @@ class Site:
         self.pairs.append((a, b))
 
     # ---- time -------------------------------------------------------------------------
+    def kill(self, tasks) -> None:
+        """Cancel tasks for good, as a reset stops the chip's code: a task that comes back
+        from its cancel (see sim.clock.cancel_all: CPython 3.11's wait_for can lose one)
+        is cancelled again at every step until it ends."""
+        if self.loop.is_closed():  # closed by close(), which ran every task to its end
+            return
+        for t in tasks:
+            t.cancel()
+            self._killed.add(t)
+
+    def _reap(self) -> None:
+        if self._killed:
+            self._killed = {t for t in self._killed if not t.done()}
+            for t in self._killed:
+                t.cancel()
+
     def run_for(self, ms: float) -> None:
         """Let `ms` of simulated time pass with every started gate running."""
+        self._reap()
         self.loop.run_until_complete(asyncio.sleep(ms / 1000))
 
     def run_until(self, pred: Callable[[], bool], timeout_ms: float = 20000, step_ms: float = 20) -> bool:
@@ -373,20 +391,16 @@ class Site:
     def close(self) -> None:
         for g in self.gates.values():
             g.stop()
-        try:
-            tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
-            for t in tasks:
-                t.cancel()
-            if tasks:
-                self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        except BaseException:  # noqa: BLE001 - closing after a simulated reset
-            pass
+        stuck = cancel_all(self.loop)
+        self._killed = set()
         self.loop.close()
         for g in self.gates.values():
             g.close()
         if self._installed:
             sim.uninstall()
             self._installed = False
+        if stuck:
+            raise RuntimeError("simulated tasks would not stop: %s" % ", ".join(repr(t.get_coro()) for t in stuck))
 
     def __enter__(self) -> "Site":
         return self
