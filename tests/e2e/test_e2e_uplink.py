@@ -189,6 +189,7 @@ def test_wrong_secret_then_reprovisioned_then_disabled_by_staff(srv, simu):
     assert app.uplink.state == uplinktask.ST_AUTH and app.uplink.up.last_code == "bad_signature"
     assert app.log.acked == 0 and app.log.pending() >= 15
     # a technician re-provisions the right secret; the log on flash survives the reboot
+    first = simu.tasks[-1]  # its uplink task
     g.stop()
     cfg = dict(srv.seeded["devices"]["off"], board="esp32-devkitc",
                server={"url": srv.proxy.url, "allow_http": True})
@@ -200,6 +201,7 @@ def test_wrong_secret_then_reprovisioned_then_disabled_by_staff(srv, simu):
     simu.run_for(200_000)
     assert app.uplink.up.last_code == "device_disabled" and app.uplink.state == uplinktask.ST_AUTH
     assert app.log.acked == 0
+    assert first.done()  # the reset stopped the old firmware's uplink (one uplink per flash)
     srv.shell("from gatepass.server.models import Device; Device.objects.filter(pk='off').update(active=True)")
     assert simu.until(drained(g), 1_800_000)
     assert assert_exactly_once(srv, g) >= 27

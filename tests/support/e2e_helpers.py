@@ -178,8 +178,11 @@ class Sim:
                 w = WiFi(WIFI["ssid"], WIFI["password"])
             app.wifi = w
             app.uplink.wifi = w
-            self.tasks.append(self.site.loop.create_task(w.run()))
-        self.tasks.append(self.site.loop.create_task(app.uplink.run()))
+            app.tasks.append(self.site.loop.create_task(w.run()))
+        app.tasks.append(self.site.loop.create_task(app.uplink.run()))
+        # the firmware's tasks: SimGate.stop() (a reset) and the next boot end them, so a
+        # re-provisioned gate runs one uplink on its flash, not the old one beside it
+        self.tasks.extend(app.tasks)
         return app
 
     def start_full(self, g):
