@@ -29,13 +29,17 @@ class SimUART:
         self.timeout = 0
         self.timeout_char = 0
         self.device: UARTDevice | None = None
-        # FIFOs as lists: the same code runs on MicroPython (gatepass.mp.board)
-        self._inflight: list[tuple[int, int]] = []  # (arrival_us, byte)
+        # The same code runs on the board's own heap on MicroPython (gatepass.mp.board),
+        # where the real driver's ring lives outside it: so one entry per burst in flight
+        # ([first_arrival_us, byte_us, data, bytes_taken]), not one per byte, and the
+        # receive ring preallocated at its driver size, as the ESP32 driver does at init.
+        self._bursts: list = []
         self._line_free_us = 0  # when the device->MCU line is idle again
-        self._rx: list[int] = []
+        self._ring = bytearray(rxbuf)
+        self._head = 0  # oldest received byte in _ring
+        self._count = 0  # bytes received and not read
         self._overruns = 0
         self.tx_log: list[tuple[float, bytes]] = []  # what the MCU wrote
-        self.rx_log: list[tuple[float, bytes]] = []  # what the device sent
         self._rng = random.Random(seed)
 
     @property
@@ -61,26 +65,50 @@ class SimUART:
         """Device transmits `data` starting `delay_ms` from now (queued behind earlier
         output); returns the sim time (ms) when the last byte arrives."""
         data = bytes(data)
-        self.rx_log.append((self.clock.now_ms, data))
         if self._mismatch():
             data = self._garble(data)
         dev_baud = self.device.baudrate if self.device else self.baudrate
         bu = self.byte_us(dev_baud)
         t = max(self.clock.now_us + int(delay_ms * 1000), self._line_free_us)
-        for b in data:
-            t += bu
-            self._inflight.append((t, b))
-        self._line_free_us = t
-        return t / 1000
+        if data:
+            self._bursts.append([t + bu, bu, data, 0])
+        self._line_free_us = t + bu * len(data)
+        return self._line_free_us / 1000
 
     def _pump(self) -> None:
         now = self.clock.now_us
-        while self._inflight and self._inflight[0][0] <= now:
-            _, b = self._inflight.pop(0)
-            if len(self._rx) >= self.rxbuf:
-                self._overruns += 1
-            else:
-                self._rx.append(b)
+        ring = self._ring
+        size = len(ring)
+        while self._bursts:
+            burst = self._bursts[0]
+            first, bu, data, taken = burst
+            if now < first:
+                return
+            arrived = (now - first) // bu + 1
+            if arrived > len(data):
+                arrived = len(data)
+            for i in range(taken, arrived):
+                if self._count >= size:
+                    self._overruns += 1
+                else:
+                    ring[(self._head + self._count) % size] = data[i]
+                    self._count += 1
+            if arrived < len(data):
+                burst[3] = arrived
+                return
+            self._bursts.pop(0)
+
+    def _take(self, n: int, into=None) -> bytes | None:
+        """The n oldest received bytes (into a buffer when given: no allocation)."""
+        ring = self._ring
+        size = len(ring)
+        out = into if into is not None else bytearray(n)
+        h = self._head
+        for i in range(n):
+            out[i] = ring[(h + i) % size]
+        self._head = (h + n) % size
+        self._count -= n
+        return None if into is not None else bytes(out)
 
     @property
     def overruns(self) -> int:
@@ -90,7 +118,10 @@ class SimUART:
 
     def pending_us(self) -> int | None:
         """Arrival time of the next in-flight byte (virtual-time helpers use it)."""
-        return self._inflight[0][0] if self._inflight else None
+        if not self._bursts:
+            return None
+        first, bu, _data, taken = self._bursts[0]
+        return first + taken * bu
 
     # -- MCU side: machine.UART API -------------------------------------------------------
     def init(self, baudrate=None, bits=8, parity=None, stop=1, **kw) -> None:
@@ -100,6 +131,9 @@ class SimUART:
             raise ValueError("sim UART supports 8N1 only")
         if kw.get("rxbuf") is not None:
             self.rxbuf = max(int(kw["rxbuf"]), 1)
+            if self.rxbuf != len(self._ring):  # the driver's ring is sized at init
+                self._ring = bytearray(self.rxbuf)
+                self._head = self._count = 0
         if kw.get("timeout") is not None:
             self.timeout = int(kw["timeout"])
         if kw.get("timeout_char") is not None:
@@ -107,7 +141,7 @@ class SimUART:
 
     def any(self) -> int:
         self._pump()
-        return len(self._rx)
+        return self._count
 
     def _wait(self, want: int) -> None:
         """Block up to `timeout` ms for `want` bytes (timeout 0: do not wait)."""
@@ -123,33 +157,39 @@ class SimUART:
     def read(self, nbytes: int | None = None) -> bytes | None:
         self._wait(1 if nbytes is None else nbytes)
         self._pump()
-        if not self._rx:
+        if not self._count:
             return None
-        n = len(self._rx) if nbytes is None else min(nbytes, len(self._rx))
-        out = bytes(self._rx[:n])
-        del self._rx[:n]
-        return out
+        return self._take(self._count if nbytes is None else min(nbytes, self._count))
 
     def readinto(self, buf, nbytes: int | None = None) -> int | None:
-        mv = memoryview(buf)
-        n = len(mv) if nbytes is None else min(nbytes, len(mv))
-        data = self.read(n)
-        if not data:
+        n = len(buf) if nbytes is None else min(nbytes, len(buf))
+        self._wait(n)
+        self._pump()
+        n = min(n, self._count)
+        if not n:
             return None
-        mv[: len(data)] = data
-        return len(data)
+        self._take(n, buf)
+        return n
 
     def readline(self) -> bytes | None:
         self._pump()
-        if 10 not in self._rx:
-            self._wait(len(self._rx) + 1)
-        out = bytearray()
-        while self._rx:
-            b = self._rx.pop(0)
-            out.append(b)
-            if b == 10:
+        if not self._has_newline():
+            self._wait(self._count + 1)
+            self._pump()
+        ring = self._ring
+        n = 0
+        while n < self._count:
+            n += 1
+            if ring[(self._head + n - 1) % len(ring)] == 10:
                 break
-        return bytes(out) or None
+        return self._take(n) if n else None
+
+    def _has_newline(self) -> bool:
+        ring = self._ring
+        for i in range(self._count):
+            if ring[(self._head + i) % len(ring)] == 10:
+                return True
+        return False
 
     def write(self, buf) -> int:
         data = bytes(buf)
