@@ -138,9 +138,12 @@ def test_ota_update_applied_refusals_and_rollback_on_the_unix_port(srv, tmp_path
         dev = WholeDevice(tmp_path / DID, profile(), cfg, heapsize=HEAP)
 
         # boot 1: release 1 offered; wrong-key manifest and corrupted file refused, then staged
-        b1 = dev.run(spec(wait=[["trusted", 90], ["release", 240]], run_s=30))
+        # polled every 3 s, slower than the gate's 1 s beat: the switch's reset comes
+        # first (a CI run lost that race at the default 50 ms and never saw the staging)
+        b1 = dev.run(spec(wait=[["trusted", 90], ["release", 240]], run_s=30, poll_ms=3000))
         assert b1["status"] == "run", b1["setup_error"]
-        assert b1["wait_release"], (b1.get("ota"), b1["stdout"][-3000:])
+        assert b1.get("wait_release"), ({k: b1.get(k) for k in ("ota", "oom", "oom_escaped", "reset", "events")},
+                                        b1["stdout"][-3000:])
         assert b1["reset"] == HARD_RESET, b1.get("ota")  # the switch: reset at an idle moment
         assert b1["ota"]["refused"] == 2 and b1["ota"]["state"] == "staged", b1["ota"]
         assert "refused: release: bad signature" in b1["stdout"]

@@ -16,7 +16,9 @@
 #     "reset" is the cause that ended it (machine.reset(), the watchdog) or None, so the
 #     host boots the same flash again (gatepass.mp.wholedevice.WholeDevice.run)
 #   wait "release": [["release", seconds]] until the OTA download staged a release (the
-#     board resets into it at the next idle moment: the run ends with "reset")
+#     board resets into it at the next idle moment: the run ends with "reset", and a
+#     reset that comes before the next poll still counts as "wait_release": true)
+#   poll_ms: how often the waits look (default 50; the firmware's own tasks run between)
 import gc
 import json
 import sys
@@ -104,23 +106,26 @@ async def visit(app, rig, v):
 
 async def scenario(app, rig, spec):
     up = app.uplink
+    step = spec.get("poll_ms", 50)
     for what, secs in spec.get("wait", []):
+        REPORT["waiting"] = what  # a reset in the middle of a wait ends the run here
         if what == "trusted":
-            ok = await until(lambda: app.clock.trusted(), secs)
+            ok = await until(lambda: app.clock.trusted(), secs, step)
         elif what == "bundle":
             want = spec["bundle_version"]
-            ok = await until(lambda: app.store.version >= want, secs)
+            ok = await until(lambda: app.store.version >= want, secs, step)
         elif what == "peer":
             pid = bytes.fromhex(spec["peer_pid"])
-            ok = await until(lambda: app.gate.apb.last(pid) is not None, secs)
+            ok = await until(lambda: app.gate.apb.last(pid) is not None, secs, step)
         elif what == "release":
-            ok = await until(lambda: app.ota is not None and app.ota.reset_wanted, secs)
+            ok = await until(lambda: app.ota is not None and app.ota.reset_wanted, secs, step)
         elif what == "confirmed":
-            ok = await until(lambda: app.ota is not None and app.ota.boot_state == "confirmed", secs)
+            ok = await until(lambda: app.ota is not None and app.ota.boot_state == "confirmed", secs, step)
         else:
             ok = False
         note("wait", what, ok)
         REPORT["wait_" + what] = ok
+    REPORT.pop("waiting", None)
     out = []
     for v in spec.get("crowd", []):
         out.append(await visit(app, rig, v))
@@ -230,6 +235,10 @@ def main():
         REPORT["reset"] = e.cause
         if app is not None:
             _ota_report(app)
+            # the switch resets at the gate's next idle beat, which may come before the
+            # wait's next poll: the release was staged all the same
+            if REPORT.get("waiting") == "release" and app.ota is not None and app.ota.reset_wanted:
+                REPORT["wait_release"] = True
     except SystemExit:
         pass
     _relay_report(rig, spec)
