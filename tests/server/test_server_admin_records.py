@@ -116,3 +116,25 @@ def test_the_admin_cannot_add_change_or_delete_them(records):
     assert (Declaration.objects.count(), VisitorInvite.objects.count(), Isolation.objects.count()) == before
     records["iso"].refresh_from_db()
     assert records["iso"].released_at is None and records["iso"].note == "returnee"
+
+
+def test_state_filters_pick_the_rows_of_their_state(records):
+    from django.utils import timezone
+
+    from gatepass.server.models import AccessCode, Isolation
+
+    cl = records["cl"]
+    iso = records["iso"]
+    iso.released_at = timezone.now()
+    iso.save(update_fields=["released_at"])  # one released early, the other isolated now
+    AccessCode.objects.filter(pk=records["ac"].pk).update(used_at=timezone.now())
+
+    def count(model, state):
+        r = cl.get("/admin/gatepass/%s/?state=%s" % (model, state), **EN)
+        assert r.status_code == 200
+        return r.context["cl"].result_count
+
+    assert Isolation.objects.count() == 2
+    assert (count("isolation", "active"), count("isolation", "released"), count("isolation", "ended")) == (1, 1, 0)
+    assert (count("visitorinvite", "active"), count("visitorinvite", "cancelled")) == (2, 0)
+    assert (count("accesscode", "used"), count("accesscode", "valid")) == (1, AccessCode.objects.count() - 1)
