@@ -302,23 +302,35 @@ class DeclarationAdmin(UnitSearch, ReadOnly):
         return obj.unit_text
 
 
+class StateFilter(admin.SimpleListFilter):
+    """A list filter by state: `states` names them (key: label), `by_state(queryset, now)`
+    gives each one's rows (querysets are lazy: only the chosen one runs)."""
+    title = _("state")
+    parameter_name = "state"
+    states: dict = {}
+
+    def lookups(self, request, model_admin):
+        return tuple(self.states.items())
+
+    def by_state(self, queryset, now) -> dict:
+        raise NotImplementedError
+
+    def queryset(self, request, queryset):
+        return self.by_state(queryset, timezone.now()).get(self.value(), queryset)
+
+
 # the visitors page's words (views_declare._invite_state)
 INVITE_STATES = {"active": _("valid now"), "upcoming": _("later"), "ended": _("ended"), "cancelled": _("cancelled")}
 
 
-class InviteStateFilter(admin.SimpleListFilter):
-    title = _("state")
-    parameter_name = "state"
+class InviteStateFilter(StateFilter):
+    states = INVITE_STATES
 
-    def lookups(self, request, model_admin):
-        return tuple(INVITE_STATES.items())
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
+    def by_state(self, queryset, now):
         live = queryset.filter(visitor_pass__revoked=False)
         return {"active": live.filter(start__lte=now, end__gt=now), "upcoming": live.filter(start__gt=now),
                 "ended": live.filter(end__lte=now),
-                "cancelled": queryset.filter(visitor_pass__revoked=True)}.get(self.value(), queryset)
+                "cancelled": queryset.filter(visitor_pass__revoked=True)}
 
 
 @admin.register(VisitorInvite)
@@ -351,18 +363,13 @@ class VisitorInviteAdmin(UnitSearch, ReadOnly):
 ISOLATION_STATES = {"active": _("isolated now"), "ended": _("ended"), "released": _("released early")}
 
 
-class IsolationStateFilter(admin.SimpleListFilter):
-    title = _("state")
-    parameter_name = "state"
+class IsolationStateFilter(StateFilter):
+    states = ISOLATION_STATES
 
-    def lookups(self, request, model_admin):
-        return tuple(ISOLATION_STATES.items())
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
+    def by_state(self, queryset, now):
         return {"active": queryset.filter(released_at__isnull=True, end__gt=now),
                 "ended": queryset.filter(released_at__isnull=True, end__lte=now),
-                "released": queryset.filter(released_at__isnull=False)}.get(self.value(), queryset)
+                "released": queryset.filter(released_at__isnull=False)}
 
 
 @admin.register(Isolation)
@@ -393,18 +400,13 @@ CODE_STATES = {"valid": _("valid"), "used": pgettext_lazy("code", "used"),
                "expired": pgettext_lazy("command state", "expired")}
 
 
-class CodeStateFilter(admin.SimpleListFilter):
-    title = _("state")
-    parameter_name = "state"
+class CodeStateFilter(StateFilter):
+    states = CODE_STATES
 
-    def lookups(self, request, model_admin):
-        return tuple(CODE_STATES.items())
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
+    def by_state(self, queryset, now):
         return {"valid": queryset.filter(used_at__isnull=True, expires_at__gt=now),
                 "used": queryset.filter(used_at__isnull=False),
-                "expired": queryset.filter(used_at__isnull=True, expires_at__lte=now)}.get(self.value(), queryset)
+                "expired": queryset.filter(used_at__isnull=True, expires_at__lte=now)}
 
 
 @admin.register(AccessCode)
